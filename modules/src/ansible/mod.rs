@@ -1,0 +1,20 @@
+//! The Ansible binary-module protocol: the args file in, one JSON result out.
+//!
+//! A module binary calls [`run`] with a type implementing [`Module`]; everything a module
+//! shares with every other (argument parsing, option validation, check/diff/no_log handling,
+//! secret redaction, the run log, the panic guard) lives here and nowhere else.
+
+mod args;
+mod log;
+mod options;
+mod redact;
+mod result;
+mod runner;
+
+pub use args::{InternalArgs, ModuleArgs};
+pub use options::{
+    at_most_one_of, exactly_one_of, take_named, take_rest, OptionError, OptionSet, Secret,
+};
+pub use redact::Redactor;
+pub use result::{Diff, Failure, Outcome};
+pub use runner::{execute, run, Context, Module};

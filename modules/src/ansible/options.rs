@@ -1,0 +1,258 @@
+//! Typed, validated module options: unknown names, types, choices, required and exclusive sets.
+//!
+//! A module's options are one or more [`OptionSet`]s: shared groups (engine connection,
+//! host files) take their own names out of the args, and the module's own struct, declared
+//! `#[serde(deny_unknown_fields)]`, takes the rest, so an unknown option is an error that
+//! lists the valid names.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// A bad option: names the option and says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OptionError(pub String);
+
+/// A group of options that can take itself out of the args map.
+pub trait OptionSet: Sized {
+    /// Removes this set's options from `options` and returns them typed and validated.
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError>;
+}
+
+impl<A: OptionSet, B: OptionSet> OptionSet for (A, B) {
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+        let first = A::take(options)?;
+        Ok((first, B::take(options)?))
+    }
+}
+
+/// Deserializes every remaining option into `T` (declare it `deny_unknown_fields`).
+pub fn take_rest<T: DeserializeOwned>(options: &mut Map<String, Value>) -> Result<T, OptionError> {
+    deserialize(std::mem::take(options))
+}
+
+/// Removes `names` from `options` and deserializes them into `T`.
+pub fn take_named<T: DeserializeOwned>(
+    options: &mut Map<String, Value>,
+    names: &[&str],
+) -> Result<T, OptionError> {
+    let taken = names
+        .iter()
+        .filter_map(|name| options.remove(*name).map(|value| (name.to_string(), value)))
+        .collect();
+    deserialize(taken)
+}
+
+fn deserialize<T: DeserializeOwned>(options: Map<String, Value>) -> Result<T, OptionError> {
+    // Ansible sends an omitted option as null; treat it as not given so defaults apply.
+    let options: Map<String, Value> = options.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    serde_path_to_error::deserialize(Value::Object(options)).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        OptionError(describe(&path, &inner))
+    })
+}
+
+fn describe(path: &str, serde_message: &str) -> String {
+    if let Some(rest) = serde_message.strip_prefix("unknown field ") {
+        return format!("unsupported option {rest}");
+    }
+    if let Some(rest) = serde_message.strip_prefix("missing field ") {
+        let name = rest.trim_matches('`');
+        let within = if path == "." || path.is_empty() {
+            String::new()
+        } else {
+            format!(" in option '{path}'")
+        };
+        return format!("missing required option '{name}'{within}");
+    }
+    if let Some(rest) = serde_message.strip_prefix("unknown variant ") {
+        return format!("option '{path}': invalid choice {rest}");
+    }
+    format!("option '{path}': {serde_message}")
+}
+
+/// Fails unless exactly one of the named options was given.
+pub fn exactly_one_of(given: &[(&str, bool)]) -> Result<(), OptionError> {
+    let names = given
+        .iter()
+        .map(|(name, _)| format!("'{name}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match given.iter().filter(|(_, set)| *set).count() {
+        1 => Ok(()),
+        0 => Err(OptionError(format!(
+            "one of the options {names} is required"
+        ))),
+        _ => Err(OptionError(format!(
+            "the options {names} are mutually exclusive: give only one"
+        ))),
+    }
+}
+
+/// Fails when more than one of the named options was given.
+pub fn at_most_one_of(given: &[(&str, bool)]) -> Result<(), OptionError> {
+    if given.iter().filter(|(_, set)| *set).count() > 1 {
+        let names = given
+            .iter()
+            .map(|(name, _)| format!("'{name}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(OptionError(format!(
+            "the options {names} are mutually exclusive: give only one"
+        )));
+    }
+    Ok(())
+}
+
+/// A secret option value (password, token): never printed, logged or serialized.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Example {
+        path: String,
+        #[serde(default = "default_timeout")]
+        timeout_s: u64,
+        #[serde(default)]
+        state: State,
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(rename_all = "lowercase")]
+    enum State {
+        #[default]
+        Present,
+        Absent,
+    }
+
+    fn default_timeout() -> u64 {
+        60
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Connection {
+        url: String,
+        password: Option<Secret>,
+    }
+
+    impl OptionSet for Connection {
+        fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+            take_named(options, &["url", "password"])
+        }
+    }
+
+    impl OptionSet for Example {
+        fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+            take_rest(options)
+        }
+    }
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn applies_defaults_and_treats_null_as_omitted() {
+        let example: Example =
+            take_rest(&mut map(json!({"path": "/a", "timeout_s": null}))).unwrap();
+        assert_eq!(example.timeout_s, 60);
+        assert_eq!(example.state, State::Present);
+    }
+
+    #[test]
+    fn names_an_unknown_option_and_lists_valid_ones() {
+        let err =
+            take_rest::<Example>(&mut map(json!({"path": "/a", "tiemout_s": 1}))).unwrap_err();
+        assert!(err.0.contains("unsupported option `tiemout_s`"), "{err}");
+        assert!(err.0.contains("timeout_s"), "{err}");
+    }
+
+    #[test]
+    fn names_a_missing_required_option() {
+        let err = take_rest::<Example>(&mut map(json!({}))).unwrap_err();
+        assert_eq!(err.0, "missing required option 'path'");
+    }
+
+    #[test]
+    fn names_the_option_with_a_wrong_type() {
+        let err =
+            take_rest::<Example>(&mut map(json!({"path": "/a", "timeout_s": "soon"}))).unwrap_err();
+        assert!(
+            err.0
+                .starts_with("option 'timeout_s': invalid type: string \"soon\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_an_invalid_choice() {
+        let err =
+            take_rest::<Example>(&mut map(json!({"path": "/a", "state": "gone"}))).unwrap_err();
+        assert!(
+            err.0.contains("option 'state': invalid choice `gone`"),
+            "{err}"
+        );
+        assert!(err.0.contains("expected `present` or `absent`"), "{err}");
+    }
+
+    #[test]
+    fn groups_take_their_own_names_and_leave_the_rest() {
+        let (connection, example) = <(Connection, Example)>::take(&mut map(
+            json!({"url": "https://e", "password": "pw", "path": "/a"}),
+        ))
+        .unwrap();
+        assert_eq!(connection.url, "https://e");
+        assert_eq!(connection.password.unwrap().expose(), "pw");
+        assert_eq!(example.path, "/a");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = Secret::new("hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn exclusive_sets() {
+        assert!(exactly_one_of(&[("src", true), ("src_volume", false)]).is_ok());
+        let none = exactly_one_of(&[("src", false), ("src_volume", false)]).unwrap_err();
+        assert_eq!(none.0, "one of the options 'src', 'src_volume' is required");
+        let both = exactly_one_of(&[("src", true), ("src_volume", true)]).unwrap_err();
+        assert!(both.0.contains("mutually exclusive"));
+        assert!(at_most_one_of(&[("a", false), ("b", false)]).is_ok());
+        assert!(at_most_one_of(&[("a", true), ("b", true)]).is_err());
+    }
+}

@@ -1,0 +1,373 @@
+//! The one exit path: args file -> options -> module -> exactly one JSON object on stdout.
+
+use super::args::{InternalArgs, ModuleArgs};
+use super::log;
+use super::options::{take_named, OptionSet};
+use super::redact::{Redactor, MASK};
+use super::result::{Failure, Outcome};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use tracing::Dispatch;
+
+/// One Ansible module: its name, its options and what it does with them.
+pub trait Module {
+    /// The module name as Ansible knows it (`he_maintenance_facts`).
+    const NAME: &'static str;
+    /// Options whose values are secrets: masked in every output, log and error.
+    const SECRET_OPTIONS: &'static [&'static str] = &[];
+    /// The module's typed options.
+    type Options: OptionSet;
+    /// Does the work (or, in check mode, only plans it) and says what happened.
+    fn run(context: &mut Context, options: Self::Options) -> anyhow::Result<Outcome>;
+}
+
+/// What every module gets besides its options.
+#[derive(Debug)]
+pub struct Context {
+    /// `--check`: plan only; nothing written, started or created.
+    pub check_mode: bool,
+    /// `--diff`: the module should fill [`Outcome::diff`].
+    pub diff: bool,
+    /// `no_log` on the task: log no content of secrets-bearing data.
+    pub no_log: bool,
+    /// The run id shared by the modules of one playbook run (names the log file).
+    pub run_id: String,
+    /// The run log file, when it could be opened.
+    pub log_file: Option<PathBuf>,
+    warnings: Vec<String>,
+}
+
+impl Context {
+    /// Adds a warning shown by Ansible after the task.
+    pub fn warn(&mut self, warning: impl Into<String>) {
+        let warning = warning.into();
+        tracing::warn!("{warning}");
+        self.warnings.push(warning);
+    }
+}
+
+/// Options every module accepts.
+#[derive(Debug, Deserialize)]
+struct CommonOptions {
+    log_dir: Option<PathBuf>,
+    run_id: Option<String>,
+}
+
+static REDACTOR: OnceLock<Redactor> = OnceLock::new();
+
+/// Runs module `M` as Ansible does (`MODULE ARGS_FILE`), prints its result and exits.
+pub fn run<M: Module>() -> ! {
+    install_panic_guard(M::NAME);
+    let (result, failed) = match std::env::args_os().nth(1) {
+        None => (
+            failure_json(&super::args::ArgsError::Missing.to_string()),
+            true,
+        ),
+        Some(path) => match ModuleArgs::from_file(path.as_ref()) {
+            Err(error) => (failure_json(&error.to_string()), true),
+            Ok(args) => execute::<M>(args),
+        },
+    };
+    println!("{result}");
+    std::process::exit(i32::from(failed));
+}
+
+/// Runs module `M` on already-read args; returns the JSON result and whether it failed.
+pub fn execute<M: Module>(args: ModuleArgs) -> (Value, bool) {
+    let ModuleArgs {
+        internal,
+        mut options,
+    } = args;
+    let redactor = Redactor::new(secret_values(&options, M::SECRET_OPTIONS));
+    let _ = REDACTOR.set(redactor.clone());
+    let invocation = json!({ "module_args": masked_invocation(&options, M::SECRET_OPTIONS) });
+
+    let common: CommonOptions = match take_named(&mut options, &["log_dir", "run_id"]) {
+        Ok(common) => common,
+        Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
+    };
+    let (mut context, dispatch) = start_context::<M>(&internal, common, &redactor);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let outcome = M::Options::take(&mut options)
+            .map_err(anyhow::Error::from)
+            .and_then(|typed| M::run(&mut context, typed));
+        let (mut result, failed) = report::<M>(outcome, internal.diff);
+        add_context_keys(&mut result, &context);
+        finish(result, invocation, &redactor, failed)
+    })
+}
+
+fn report<M: Module>(outcome: anyhow::Result<Outcome>, want_diff: bool) -> (Value, bool) {
+    match outcome {
+        Ok(outcome) => {
+            tracing::info!(changed = outcome.changed, "{} finished", M::NAME);
+            (success_json(outcome, want_diff), false)
+        }
+        Err(error) => {
+            let message = format!("{error:#}");
+            tracing::error!("{} failed: {message}", M::NAME);
+            let mut result = failure_json(&message);
+            if let Some(failure) = error.downcast_ref::<Failure>() {
+                result["changed"] = json!(failure.changed);
+                for (key, value) in &failure.data {
+                    result[key.as_str()] = value.clone();
+                }
+            }
+            (result, true)
+        }
+    }
+}
+
+fn start_context<M: Module>(
+    internal: &InternalArgs,
+    common: CommonOptions,
+    redactor: &Redactor,
+) -> (Context, Dispatch) {
+    let run_id = common.run_id.unwrap_or_else(default_run_id::<M>);
+    let log_dir = common
+        .log_dir
+        .unwrap_or_else(|| PathBuf::from(log::DEFAULT_LOG_DIR));
+    let mut warnings = Vec::new();
+    let (log_file, dispatch) =
+        match log::start(&log_dir, &run_id, internal.verbosity, redactor.clone()) {
+            Ok((path, dispatch)) => (Some(path), dispatch),
+            Err(error) => {
+                warnings.push(format!(
+                    "cannot write the run log under {}: {error}",
+                    log_dir.display()
+                ));
+                (None, Dispatch::none())
+            }
+        };
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info!(
+            check_mode = internal.check_mode,
+            ansible_version = internal.ansible_version.as_deref().unwrap_or("unknown"),
+            "{} started",
+            M::NAME
+        )
+    });
+    let context = Context {
+        check_mode: internal.check_mode,
+        diff: internal.diff,
+        no_log: internal.no_log,
+        run_id,
+        log_file,
+        warnings,
+    };
+    (context, dispatch)
+}
+
+fn default_run_id<M: Module>() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]"
+        ))
+        .unwrap_or_else(|_| now.unix_timestamp().to_string());
+    format!("{}-{stamp}-{}", M::NAME, std::process::id())
+}
+
+fn success_json(outcome: Outcome, want_diff: bool) -> Value {
+    let mut result = Map::new();
+    result.insert("changed".into(), json!(outcome.changed));
+    result.insert("failed".into(), json!(false));
+    if let Some(msg) = outcome.msg {
+        result.insert("msg".into(), json!(msg));
+    }
+    if want_diff {
+        if let Some(diff) = outcome.diff {
+            result.insert("diff".into(), json!(diff));
+        }
+    }
+    if let Some(facts) = outcome.facts {
+        result.insert("ansible_facts".into(), Value::Object(facts));
+    }
+    for (key, value) in outcome.data {
+        result.entry(key).or_insert(value);
+    }
+    Value::Object(result)
+}
+
+fn add_context_keys(result: &mut Value, context: &Context) {
+    if !context.warnings.is_empty() {
+        result["warnings"] = json!(context.warnings);
+    }
+    if let Some(path) = &context.log_file {
+        result["log_file"] = json!(path);
+    }
+    result["run_id"] = json!(context.run_id);
+}
+
+fn failure_json(message: &str) -> Value {
+    json!({ "failed": true, "changed": false, "msg": message })
+}
+
+fn finish(
+    mut result: Value,
+    invocation: Value,
+    redactor: &Redactor,
+    failed: bool,
+) -> (Value, bool) {
+    result["invocation"] = invocation;
+    (redactor.json(result), failed)
+}
+
+fn secret_values(options: &Map<String, Value>, secret_names: &[&str]) -> Vec<String> {
+    secret_names
+        .iter()
+        .filter_map(|name| options.get(*name))
+        .filter_map(|value| match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+        .collect()
+}
+
+fn masked_invocation(options: &Map<String, Value>, secret_names: &[&str]) -> Value {
+    Value::Object(
+        options
+            .iter()
+            .map(|(name, value)| {
+                let shown = if secret_names.contains(&name.as_str()) && !value.is_null() {
+                    json!(MASK)
+                } else {
+                    value.clone()
+                };
+                (name.clone(), shown)
+            })
+            .collect(),
+    )
+}
+
+/// A panic must still end in one failed JSON result, never a backtrace on stdout.
+fn install_panic_guard(module_name: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message =
+            format!("internal error in {module_name}: {payload}{location}; please report it");
+        let message = REDACTOR.get().map(|r| r.text(&message)).unwrap_or(message);
+        tracing::error!("{message}");
+        println!("{}", failure_json(&message));
+        std::process::exit(1);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ansible::{take_rest, OptionError, Secret};
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct EchoOptions {
+        word: String,
+        password: Option<Secret>,
+        #[serde(default)]
+        fail: bool,
+    }
+
+    impl OptionSet for EchoOptions {
+        fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+            take_rest(options)
+        }
+    }
+
+    struct Echo;
+
+    impl Module for Echo {
+        const NAME: &'static str = "echo";
+        const SECRET_OPTIONS: &'static [&'static str] = &["password"];
+        type Options = EchoOptions;
+
+        fn run(context: &mut Context, options: EchoOptions) -> anyhow::Result<Outcome> {
+            let password = options
+                .password
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default();
+            tracing::info!("using password {password}");
+            if options.fail {
+                anyhow::bail!("could not log in with {password}");
+            }
+            context.warn("just a warning");
+            Ok(Outcome::changed(!context.check_mode)
+                .msg(format!("said {}", options.word))
+                .with("word", &options.word)
+                .diff("", &options.word))
+        }
+    }
+
+    fn run_echo(args: Value) -> (Value, bool, tempfile::TempDir) {
+        let logs = tempfile::tempdir().unwrap();
+        let mut args = args;
+        args["log_dir"] = json!(logs.path());
+        args["run_id"] = json!("test-run");
+        let (result, failed) = execute::<Echo>(ModuleArgs::from_json(&args.to_string()).unwrap());
+        (result, failed, logs)
+    }
+
+    #[test]
+    fn success_has_changed_msg_return_keys_and_invocation() {
+        let (result, failed, _logs) = run_echo(json!({"word": "hi", "_ansible_diff": false}));
+        assert!(!failed);
+        assert_eq!(result["changed"], json!(true));
+        assert_eq!(result["failed"], json!(false));
+        assert_eq!(result["msg"], json!("said hi"));
+        assert_eq!(result["word"], json!("hi"));
+        assert_eq!(result["warnings"], json!(["just a warning"]));
+        assert_eq!(result["invocation"]["module_args"]["word"], json!("hi"));
+        assert!(result.get("diff").is_none(), "diff only when asked");
+    }
+
+    #[test]
+    fn check_mode_and_diff_reach_the_module() {
+        let (result, _, _logs) =
+            run_echo(json!({"word": "hi", "_ansible_check_mode": true, "_ansible_diff": true}));
+        assert_eq!(result["changed"], json!(false));
+        assert_eq!(result["diff"], json!({"before": "", "after": "hi"}));
+    }
+
+    #[test]
+    fn bad_options_fail_with_a_named_message() {
+        let (result, failed, _logs) = run_echo(json!({"wrod": "hi"}));
+        assert!(failed);
+        assert_eq!(result["failed"], json!(true));
+        assert!(
+            result["msg"]
+                .as_str()
+                .unwrap()
+                .contains("unsupported option `wrod`"),
+            "{result}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_result_invocation_errors_and_log() {
+        let (result, failed, logs) =
+            run_echo(json!({"word": "hi", "password": "pa55word", "fail": true}));
+        assert!(failed);
+        let text = result.to_string();
+        assert!(!text.contains("pa55word"), "{text}");
+        assert_eq!(result["invocation"]["module_args"]["password"], json!(MASK));
+        assert!(result["msg"].as_str().unwrap().contains(MASK));
+        let log_path = logs.path().join("test-run.log");
+        let log_text = std::fs::read_to_string(&log_path).unwrap();
+        assert!(log_text.contains("echo started"), "{log_text}");
+        assert!(!log_text.contains("pa55word"), "{log_text}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

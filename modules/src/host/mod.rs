@@ -1,0 +1,1 @@
+//! Host-side interfaces: hosted-engine, vdsm-client, hosted-engine.conf and vm.conf.

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the build, the lab and the tests need on a Debian 12 machine.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+say() { printf 'setup: %s\n' "$*" >&2; }
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+
+apt_packages=(qemu-utils libguestfs-tools genisoimage xorriso e2fsprogs fdisk openssh-server openssh-client binutils python3-venv)
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing apt packages: ${missing[*]}"
+  sources=/etc/apt/sources.list.d/debian.sources
+  # libguestfs needs a newer qemu than bookworm ships (DEVELOPERS.md recipe).
+  if [ -f "$sources" ] && ! grep -q 'bookworm-backports' "$sources"; then
+    $sudo_cmd sed -i '0,/^Suites: bookworm bookworm-updates/s//Suites: bookworm bookworm-updates bookworm-backports/' "$sources"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
+  $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+venv="$root/.venv"
+if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -x "$venv/bin/cargo-zigbuild" ] || [ ! -x "$venv/bin/molecule" ] || [ ! -x "$venv/bin/ansible-lint" ]; then
+  say "creating Python venv in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20' ansible-lint molecule ziglang cargo-zigbuild
+fi
