@@ -1,1 +1,11 @@
-//! Host-side interfaces: hosted-engine, vdsm-client, hosted-engine.conf and vm.conf.
+//! Host-side interfaces: the `hosted-engine` and `vdsm-client` commands, hosted-engine.conf.
+//!
+//! Commands are found on PATH, exactly as on a real hosted-engine host.
+
+pub mod command;
+pub mod he_conf;
+pub mod hosted_engine;
+pub mod vdsm;
+pub mod vm_status;
+
+pub use he_conf::{HeConf, Volume, BLANK_UUID};
