@@ -1,0 +1,1 @@
+//! The fake oVirt engine: REST API v3/v4 in XML, SSO, pki-resource and health.
