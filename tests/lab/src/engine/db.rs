@@ -199,7 +199,10 @@ fn default_disk_create_seconds() -> f64 {
 
 /// The admin password of a lab, derived from its seed (write it to the password file).
 pub fn default_admin_password(config: &LabConfig) -> String {
-    format!("lab-{:012x}", mix(config.seed, "admin-password") & 0xffff_ffff_ffff)
+    format!(
+        "lab-{:012x}",
+        mix(config.seed, "admin-password") & 0xffff_ffff_ffff
+    )
 }
 
 /// A deterministic UUID for `label` in the lab with `seed`.
@@ -456,7 +459,12 @@ mod tests {
         };
         let product = product_of(&release);
         assert_eq!(
-            (product.major, product.minor, product.build, product.revision),
+            (
+                product.major,
+                product.minor,
+                product.build,
+                product.revision
+            ),
             (3, 6, 7, 5)
         );
         assert_eq!(product.full_version, "3.6.7.5-1.el6");
