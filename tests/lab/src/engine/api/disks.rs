@@ -60,7 +60,7 @@ pub fn get(call: &ApiCall, id: &str, sd_id: Option<&str>) -> Reply {
     match call
         .view
         .disk(id)
-        .filter(|disk| sd_id.map_or(true, |sd| sd == disk.storage_domain_id))
+        .filter(|disk| sd_id.is_none_or(|sd| sd == disk.storage_domain_id))
     {
         Some(disk) => Reply::xml(200, document(call, disk, sd_id)),
         None => not_found(),
