@@ -324,3 +324,36 @@ fn a_36_engine_has_no_sso() {
     ]);
     assert_eq!(reply.status, 404);
 }
+
+#[test]
+fn stop_frees_the_ports_and_no_database_means_no_engine() {
+    let mut engine = TestEngine::start("v4-stop", release_44());
+    std::fs::remove_file(engine.config.engine_db_path()).unwrap();
+    let reply = engine.curl(&[&engine.http("/ovirt-engine/services/health")]);
+    assert_eq!(reply.status, 503);
+    engine.stop();
+    let (https, http) = (engine.config.https_port, engine.config.http_port);
+    assert!(std::net::TcpListener::bind(("127.0.0.1", https)).is_ok());
+    assert!(std::net::TcpListener::bind(("127.0.0.1", http)).is_ok());
+}
+
+#[test]
+fn attached_domain_lists_unregistered_disks_too() {
+    let engine = TestEngine::start("v4-attached", release_44());
+    let token = token(&engine);
+    let config = &engine.config;
+    engine_support::write_volume(
+        config,
+        "c0ffee00-0000-4000-8000-0000000000a1",
+        "c0ffee00-0000-4000-8000-0000000000b1",
+        "DATA",
+        r#"{"DiskAlias":"virtio-disk0","DiskDescription":"x"}"#,
+        1 << 30,
+    );
+    let path = format!(
+        "/datacenters/{}/storagedomains/{}/disks?unregistered=true",
+        config.sp_id, config.sd_id
+    );
+    let listed = get(&engine, &token, &path).xml();
+    assert_eq!(item_texts(&listed, "alias"), vec!["virtio-disk0"]);
+}

@@ -1,7 +1,7 @@
 //! `datacenters[/{id}]` and the attached storage domains under a data center.
 
 use crate::engine::api::context::{method_not_allowed, not_found, search_matches, ApiCall};
-use crate::engine::api::{clusters, storagedomains, unregistered};
+use crate::engine::api::{clusters, disks, storagedomains, unregistered};
 use crate::engine::db::DataCenter;
 use crate::engine::http::Reply;
 use crate::engine::xml::XmlWriter;
@@ -62,6 +62,21 @@ pub fn handle(call: &mut ApiCall, rest: &[&str]) -> Reply {
                     Reply::xml(200, xml.finish())
                 }
                 None => not_found(),
+            }
+        }
+        ("GET", [id, "storagedomains", sd_id, "disks"]) => {
+            if call
+                .view
+                .storage_domain(sd_id)
+                .map(|sd| sd.data_center_id.as_str())
+                != Some(*id)
+            {
+                return not_found();
+            }
+            if call.flag("unregistered") {
+                unregistered::list(call, sd_id)
+            } else {
+                disks::list(call, Some(sd_id))
             }
         }
         ("POST", [_, "storagedomains", sd_id, "disks", disk_id, "register"])
