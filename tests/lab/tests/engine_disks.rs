@@ -121,7 +121,7 @@ fn create_locks_then_unlocks_and_moves_space() {
     let reply = client.call(
         "POST",
         "/disks",
-        Some(&disk_body(&sd, "backup", 10 * GIB)),
+        Some(&disk_body(&sd, "backup", 2 * GIB)),
         &[],
     );
     assert_eq!(reply.status, 202, "{}", reply.body);
@@ -129,7 +129,7 @@ fn create_locks_then_unlocks_and_moves_space() {
     assert_eq!(disk.child_text("status"), Some("locked"));
     let id = disk.attribute("id").unwrap().to_string();
     let volume = disk.child_text("image_id").unwrap().to_string();
-    assert_eq!(client.available(), 80 * GIB);
+    assert_eq!(client.available(), 88 * GIB);
 
     // The real volume is there with the engine's DESCRIPTION.
     let meta_path = engine
@@ -140,7 +140,9 @@ fn create_locks_then_unlocks_and_moves_space() {
     assert!(meta.contains(
         "DESCRIPTION={\"DiskAlias\":\"backup\",\"DiskDescription\":\"hosted-engine-backup-20260101120000\"}"
     ), "{meta}");
-    assert!(meta.contains(&format!("CAP={}", 10 * GIB)));
+    assert!(meta.contains(&format!("CAP={}", 2 * GIB)));
+    assert!(meta.contains("TYPE=PREALLOCATED\n"));
+    assert!(meta.contains("DISKTYPE=DATA\n"));
     assert!(engine.config.volume_path(&id, &volume).exists());
 
     // Deleting a locked disk conflicts.

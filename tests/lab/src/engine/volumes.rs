@@ -3,7 +3,8 @@
 
 use crate::config::LabConfig;
 use crate::engine::db::EngineDb;
-use std::collections::BTreeMap;
+use crate::storage;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 /// The `DESCRIPTION` the engine writes into a volume's `.meta`.
@@ -11,8 +12,8 @@ pub fn description_json(alias: &str, description: &str) -> String {
     serde_json::json!({"DiskAlias": alias, "DiskDescription": description}).to_string()
 }
 
-/// Creates the volume of a new disk (image id = disk id, volume id = disk image_id).
-// TODO(storage): switch to `crate::storage::create_volume` once the lab's storage module lands.
+/// Creates the volume of a new disk (image id = disk id, volume id = disk image_id), with
+/// the disk type vdsm of the domain's generation writes (`2` before V4, `DATA` after).
 pub fn create(
     config: &LabConfig,
     disk_id: &str,
@@ -22,63 +23,25 @@ pub fn create(
     description: &str,
     preallocated: bool,
 ) -> anyhow::Result<PathBuf> {
-    let image_dir = config.sd_dir().join("images").join(disk_id);
-    std::fs::create_dir_all(&image_dir)?;
-    let path = image_dir.join(volume_id);
-    // Both kinds are sparse files here; TYPE in the .meta carries the allocation policy.
-    std::fs::File::create(&path)?.set_len(capacity_bytes)?;
-    std::fs::File::create(image_dir.join(format!("{volume_id}.lease")))?;
-    let domain_version = std::fs::read_to_string(config.sd_dir().join("dom_md/metadata"))
-        .ok()
-        .and_then(|text| {
-            parse_meta(&text)
-                .get("VERSION")
-                .and_then(|v| v.parse::<u32>().ok())
-        })
-        .unwrap_or(5);
-    let mut meta = BTreeMap::new();
-    let mut put = |key: &str, value: String| {
-        meta.insert(key.to_string(), value);
-    };
-    put("CTIME", (crate::engine::clock::now_ms() / 1000).to_string());
-    put("DESCRIPTION", description_json(alias, description));
-    put("DISKTYPE", "DATA".into());
-    put("DOMAIN", config.sd_id.clone());
-    put("FORMAT", "RAW".into());
-    put("GEN", "0".into());
-    put("IMAGE", disk_id.to_string());
-    put("LEGALITY", "LEGAL".into());
-    put("PUUID", "00000000-0000-0000-0000-000000000000".into());
-    put(
-        "TYPE",
-        if preallocated {
-            "PREALLOCATED"
-        } else {
-            "SPARSE"
-        }
-        .into(),
-    );
-    put("VOLTYPE", "LEAF".into());
-    if domain_version < 5 {
-        put("MTIME", "0".into());
-        put("SIZE", (capacity_bytes / 512).to_string());
+    let disk_type = if storage::domain_version(config) < 4 {
+        "2"
     } else {
-        put("CAP", capacity_bytes.to_string());
-        put("SEQ", "0".into());
-    }
-    let mut text: String = meta.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    text.push_str("EOF\n");
-    std::fs::write(image_dir.join(format!("{volume_id}.meta")), text)?;
-    Ok(path)
+        "DATA"
+    };
+    storage::create_volume(
+        config,
+        disk_id,
+        volume_id,
+        capacity_bytes,
+        &description_json(alias, description),
+        disk_type,
+        preallocated,
+    )
 }
 
 /// Removes the image (all volumes) of disk `disk_id`.
 pub fn remove(config: &LabConfig, disk_id: &str) -> anyhow::Result<()> {
-    let image_dir = config.sd_dir().join("images").join(disk_id);
-    if image_dir.exists() {
-        std::fs::remove_dir_all(image_dir)?;
-    }
-    Ok(())
+    storage::remove_image(config, disk_id)
 }
 
 /// One volume found on the storage domain, as its `.meta` describes it.
@@ -112,79 +75,38 @@ const SPECIAL_DESCRIPTIONS: &[&str] = &[
     "OVF_STORE",
 ];
 
-/// Parses a vdsm `.meta` (`KEY=value` lines up to `EOF`).
-pub fn parse_meta(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .take_while(|line| !line.starts_with("EOF"))
-        .filter_map(|line| line.split_once('='))
-        .map(|(key, value)| (key.to_string(), value.to_string()))
-        .collect()
-}
-
 /// Leaf volumes of user disks on the hosted-engine storage domain.
 pub fn scan(config: &LabConfig) -> Vec<FoundVolume> {
-    let mut found = Vec::new();
-    let Ok(images) = std::fs::read_dir(config.sd_dir().join("images")) else {
-        return found;
-    };
-    for image in images.flatten() {
-        let Ok(entries) = std::fs::read_dir(image.path()) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("meta") {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let meta = parse_meta(&text);
-            let field = |key: &str| meta.get(key).cloned().unwrap_or_default();
-            let description_text = field("DESCRIPTION");
-            if field("VOLTYPE") != "LEAF"
-                || SPECIAL_DISK_TYPES.contains(&field("DISKTYPE").as_str())
-                || SPECIAL_DESCRIPTIONS
+    storage::list_volumes(config)
+        .into_iter()
+        .filter(|volume| {
+            let field = |key: &str| volume.meta.get(key).map(String::as_str).unwrap_or("");
+            field("VOLTYPE") == "LEAF"
+                && !SPECIAL_DISK_TYPES.contains(&field("DISKTYPE"))
+                && !SPECIAL_DESCRIPTIONS
                     .iter()
-                    .any(|special| description_text.contains(special))
-            {
-                continue;
-            }
+                    .any(|special| volume.description().contains(special))
+        })
+        .map(|volume| {
             let description: serde_json::Value =
-                serde_json::from_str(&description_text).unwrap_or(serde_json::Value::Null);
+                serde_json::from_str(volume.description()).unwrap_or(serde_json::Value::Null);
             let text_of = |key: &str| description[key].as_str().unwrap_or("").to_string();
-            let capacity_bytes = match meta.get("CAP").and_then(|v| v.parse::<u64>().ok()) {
-                Some(capacity) => capacity,
-                None => meta
-                    .get("SIZE")
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-                    .saturating_mul(512),
-            };
-            let volume_path = path.with_extension("");
-            let actual_bytes = std::fs::metadata(&volume_path)
-                .map(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    m.blocks() * 512
-                })
+            let field = |key: &str| volume.meta.get(key).cloned().unwrap_or_default();
+            let actual_bytes = std::fs::metadata(&volume.path)
+                .map(|m| m.blocks() * 512)
                 .unwrap_or(0);
-            found.push(FoundVolume {
-                image_id: image.file_name().to_string_lossy().into_owned(),
-                volume_id: volume_path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+            FoundVolume {
                 alias: text_of("DiskAlias"),
                 description: text_of("DiskDescription"),
-                capacity_bytes,
+                capacity_bytes: volume.capacity_bytes(),
                 actual_bytes,
                 format: field("FORMAT").to_lowercase(),
                 sparse: field("TYPE") == "SPARSE",
-            });
-        }
-    }
-    found.sort_by(|a, b| a.image_id.cmp(&b.image_id));
-    found
+                image_id: volume.image_id,
+                volume_id: volume.volume_id,
+            }
+        })
+        .collect()
 }
 
 /// Volumes on the hosted-engine domain whose image the database does not know.
@@ -198,17 +120,6 @@ pub fn unregistered(config: &LabConfig, db: &EngineDb) -> Vec<FoundVolume> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_meta_up_to_eof() {
-        let meta = parse_meta("CAP=1024\nDESCRIPTION={\"DiskAlias\":\"a=b\"}\nEOF\nJUNK=1\n");
-        assert_eq!(meta.get("CAP").map(String::as_str), Some("1024"));
-        assert_eq!(
-            meta.get("DESCRIPTION").map(String::as_str),
-            Some("{\"DiskAlias\":\"a=b\"}")
-        );
-        assert!(!meta.contains_key("JUNK"));
-    }
 
     #[test]
     fn description_json_is_what_the_engine_writes() {
