@@ -21,6 +21,7 @@ pub mod clock;
 pub mod db;
 pub mod dispatch;
 pub mod faults;
+pub mod ha;
 pub mod http;
 pub mod server;
 pub mod services;

@@ -83,13 +83,20 @@ fn write(call: &ApiCall, xml: &mut XmlWriter, host: &Host) {
         .leaf("family", "Red Hat Enterprise Linux")
         .close("hardware_information");
     if call.all_content() && host.hosted_engine_configured {
-        let runs_engine = host.hardware_uuid == call.config.host_uuid;
+        let this_host = host.hardware_uuid == call.config.host_uuid;
+        let report = crate::engine::ha::read(call.config);
+        let local_maintenance = this_host && report.local_maintenance;
+        let score = if host.status != "up" || local_maintenance {
+            0
+        } else {
+            3400
+        };
         xml.open("hosted_engine", &[])
             .leaf("configured", true)
-            .leaf("active", runs_engine)
-            .leaf("score", if host.status == "up" { 3400 } else { 0 })
-            .leaf("global_maintenance", false)
-            .leaf("local_maintenance", false)
+            .leaf("active", this_host)
+            .leaf("score", score)
+            .leaf("global_maintenance", report.global_maintenance)
+            .leaf("local_maintenance", local_maintenance)
             .close("hosted_engine");
     }
     xml.close("host");
