@@ -357,3 +357,22 @@ fn attached_domain_lists_unregistered_disks_too() {
     let listed = get(&engine, &token, &path).xml();
     assert_eq!(item_texts(&listed, "alias"), vec!["virtio-disk0"]);
 }
+
+#[test]
+fn starts_and_stops_from_async_code_too() {
+    let engine = TestEngine::start("v4-async", release_44());
+    let config = engine.config.clone();
+    drop(engine);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = config.dir.clone();
+        std::fs::create_dir_all(&dir).unwrap();
+        engine_support::write_pki(&dir, &config.fqdn);
+        let server = he_lab::engine::serve(&config).unwrap();
+        server.stop();
+    });
+    let _ = std::fs::remove_dir_all(&config.dir);
+}

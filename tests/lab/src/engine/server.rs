@@ -35,7 +35,13 @@ impl EngineServer {
     fn shutdown_now(&mut self) {
         let _ = self.shutdown.send(true);
         if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(2));
+            let stop = move || runtime.shutdown_timeout(Duration::from_secs(2));
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // A runtime cannot be shut down from async code: do it on a plain thread.
+                let _ = std::thread::spawn(stop).join();
+            } else {
+                stop();
+            }
         }
     }
 }
@@ -47,8 +53,8 @@ impl Drop for EngineServer {
 }
 
 /// Starts the engine for `config`: HTTPS on `127.0.0.1:https_port` and HTTP on
-/// `127.0.0.1:http_port`. Returns once both are listening. Must not be called from inside a
-/// tokio runtime (it owns one).
+/// `127.0.0.1:http_port`. Returns once both are listening. The server owns its runtime, so it
+/// can be started and stopped from plain threads as well as from async code.
 pub fn serve(config: &LabConfig) -> anyhow::Result<EngineServer> {
     let tls = tls_config(config)?;
     let https = std::net::TcpListener::bind(("127.0.0.1", config.https_port))
