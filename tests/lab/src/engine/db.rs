@@ -485,4 +485,86 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
     }
+
+    fn config() -> LabConfig {
+        serde_json::from_value(serde_json::json!({
+            "dir": "/tmp/he-lab-db-test", "profile": "el6-3.6:el7-4.0", "seed": 7,
+            "old_engine": {"version": "3.6.7.5", "os_version": "el6", "api_versions": [3]},
+            "new_engine": {"version": "4.0.6.3", "os_version": "centos7", "api_versions": [3, 4]},
+            "fqdn": "engine.lab.local", "host_name": "host1.lab.local",
+            "host_uuid": "4C4C4544-0034-5A10-8052-B7C04F4D3132", "host_id": 1,
+            "vm_id": "vm", "sp_id": "pool", "sd_id": "sd", "sd_remote": "nfs:/he",
+            "sd_capacity_bytes": 1u64 << 40, "engine_image_id": "img", "engine_volume_id": "vol",
+            "engine_disk_size_bytes": 1u64 << 30, "https_port": 1, "http_port": 2,
+            "admin_user": "admin@internal"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn seed_has_this_host_as_spm_and_the_engine_disk() {
+        let config = config();
+        let db = EngineDb::seed(&config, &config.old_engine);
+        assert_eq!(db.api_versions, vec![3]);
+        let this: Vec<_> = db
+            .hosts
+            .iter()
+            .filter(|h| h.hardware_uuid == config.host_uuid)
+            .collect();
+        assert_eq!(this.len(), 1);
+        assert_eq!(this[0].spm_status, "spm");
+        assert_eq!(db.hosts.iter().filter(|h| h.spm_status == "spm").count(), 1);
+        assert_eq!(db.data_centers[0].id, config.sp_id);
+        assert_eq!(
+            db.data_centers[0].version,
+            CompatVersion { major: 3, minor: 6 }
+        );
+        let disk = db.disk("img").unwrap();
+        assert_eq!(
+            (disk.image_id.as_str(), disk.status.as_str()),
+            ("vol", DISK_OK)
+        );
+        assert_eq!(db.storage_domain("sd").unwrap().address, "nfs");
+        let mut again = EngineDb::seed(&config, &config.old_engine);
+        again.disks[0].created_at_ms = db.disks[0].created_at_ms;
+        assert_eq!(again, db, "seeding is deterministic");
+    }
+
+    #[test]
+    fn restore_keeps_content_and_compat_and_takes_the_new_product() {
+        let config = config();
+        let mut dump = EngineDb::seed(&config, &config.old_engine);
+        dump.data["marker"] = serde_json::json!("kept");
+        let restored = EngineDb::restore_from_backup(&dump, &config.new_engine);
+        assert_eq!(restored.product.major, 4);
+        assert_eq!(restored.api_versions, vec![3, 4]);
+        assert_eq!(restored.data_centers, dump.data_centers);
+        assert_eq!(restored.disks, dump.disks);
+        assert_eq!(restored.data["marker"], "kept");
+        assert!(restored.restored_at_ms.is_some());
+    }
+
+    #[test]
+    fn locked_disks_settle_when_ready_unless_held() {
+        let config = config();
+        let mut db = EngineDb::seed(&config, &config.old_engine);
+        db.disks[0].status = DISK_LOCKED.into();
+        db.disks[0].ready_at_ms = Some(1000);
+        assert!(!db.settle_disks(999, false));
+        assert!(!db.settle_disks(5000, true));
+        assert_eq!(db.disks[0].status, DISK_LOCKED);
+        assert!(db.settle_disks(5000, false));
+        assert_eq!(db.disks[0].status, DISK_OK);
+        assert_eq!(db.disks[0].ready_at_ms, None);
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let config = config();
+        let db = EngineDb::seed(&config, &config.old_engine);
+        let path = std::env::temp_dir().join(format!("he-lab-db-{}.json", std::process::id()));
+        db.save_to(&path).unwrap();
+        assert_eq!(EngineDb::load_from(&path).unwrap(), db);
+        std::fs::remove_file(path).unwrap();
+    }
 }
