@@ -51,6 +51,9 @@ pub struct LabConfig {
     pub http_port: u16,
     /// Admin user (`admin@internal`); its password lives in `admin_password_file`.
     pub admin_user: String,
+    /// Virtual size of the appliance disk inside the OVA (0 in labs made before it existed).
+    #[serde(default)]
+    pub appliance_size_bytes: u64,
 }
 
 impl LabConfig {
@@ -62,8 +65,12 @@ impl LabConfig {
     /// Reads `DIR/lab.json`.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let path = Self::path(dir);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read {} (run `he-lab init` first): {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read {} (run `he-lab init` first): {e}",
+                path.display()
+            )
+        })?;
         Ok(serde_json::from_str(&text)?)
     }
 
@@ -129,6 +136,129 @@ impl LabConfig {
 
     /// `http://127.0.0.1:<port>/ovirt-engine/services/health`.
     pub fn health_url(&self) -> String {
-        format!("http://127.0.0.1:{}/ovirt-engine/services/health", self.http_port)
+        format!(
+            "http://127.0.0.1:{}/ovirt-engine/services/health",
+            self.http_port
+        )
+    }
+
+    /// `DIR/etc/ovirt-hosted-engine/hosted-engine.conf`.
+    pub fn he_conf_path(&self) -> PathBuf {
+        self.dir.join("etc/ovirt-hosted-engine/hosted-engine.conf")
+    }
+
+    /// `DIR/run/ovirt-hosted-engine-ha/vm.conf`.
+    pub fn vm_conf_path(&self) -> PathBuf {
+        self.dir.join("run/ovirt-hosted-engine-ha/vm.conf")
+    }
+
+    /// `DIR/run/channels` (a real host uses /var/lib/libvirt/qemu/channels).
+    pub fn channels_dir(&self) -> PathBuf {
+        self.dir.join("run/channels")
+    }
+
+    /// The engine VM's setup channel socket `<vm_id>.org.ovirt.hosted-engine-setup.0`.
+    pub fn channel_path(&self) -> PathBuf {
+        self.channels_dir()
+            .join(format!("{}.org.ovirt.hosted-engine-setup.0", self.vm_id))
+    }
+
+    /// `DIR/bin`: the `hosted-engine` and `vdsm-client` shims.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.dir.join("bin")
+    }
+
+    /// `DIR/inventory.yml`.
+    pub fn inventory_path(&self) -> PathBuf {
+        self.dir.join("inventory.yml")
+    }
+
+    /// `DIR/pki/ca.pem`: the engine CA.
+    pub fn ca_file(&self) -> PathBuf {
+        self.pki_dir().join("ca.pem")
+    }
+
+    /// `DIR/secrets/admin-password` (0600): the engine admin password.
+    pub fn admin_password_file(&self) -> PathBuf {
+        self.dir.join("secrets/admin-password")
+    }
+
+    /// `DIR/appliance`: the appliance OVA and its description file.
+    pub fn appliance_dir(&self) -> PathBuf {
+        self.dir.join("appliance")
+    }
+
+    /// Appliance package version, e.g. `4.0-20161202.1.el7`.
+    pub fn appliance_version(&self) -> String {
+        let major_minor: Vec<&str> = self.new_engine.version.split('.').take(2).collect();
+        let dist = self
+            .new_engine
+            .os_version
+            .trim_start_matches("centos")
+            .trim_start_matches("el");
+        format!("{}-20161202.1.el{dist}", major_minor.join("."))
+    }
+
+    /// `DIR/appliance/ovirt-engine-appliance-<version>.ova`.
+    pub fn appliance_ova_path(&self) -> PathBuf {
+        self.appliance_dir().join(format!(
+            "ovirt-engine-appliance-{}.ova",
+            self.appliance_version()
+        ))
+    }
+
+    /// `DIR/appliance/10-appliance.conf` (description/version/path/sha1sum).
+    pub fn appliance_desc_path(&self) -> PathBuf {
+        self.appliance_dir().join("10-appliance.conf")
+    }
+
+    /// `DIR/backup/engine_backup.tar.gz`: engine-backup archive of the old engine.
+    pub fn engine_backup_path(&self) -> PathBuf {
+        self.dir.join("backup/engine_backup.tar.gz")
+    }
+
+    /// `DIR/stage`: where playbooks stage the appliance.
+    pub fn stage_dir(&self) -> PathBuf {
+        self.dir.join("stage")
+    }
+
+    /// `DIR/log`: module run logs.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    /// `DIR/report.json`: the playbooks' run report.
+    pub fn report_path(&self) -> PathBuf {
+        self.dir.join("report.json")
+    }
+
+    /// `state/daemon.pid`.
+    pub fn pid_path(&self) -> PathBuf {
+        self.state_dir().join("daemon.pid")
+    }
+
+    /// `state/daemon.log`: the daemon's log (VM console and engine events).
+    pub fn daemon_log_path(&self) -> PathBuf {
+        self.state_dir().join("daemon.log")
+    }
+
+    /// `state/daemon.sock`: the daemon's control socket (the lab's vdsm/libvirt).
+    pub fn control_socket_path(&self) -> PathBuf {
+        self.state_dir().join("daemon.sock")
+    }
+
+    /// `state/vm.json`: the engine VM's current state, written by the daemon.
+    pub fn vm_state_path(&self) -> PathBuf {
+        self.state_dir().join("vm.json")
+    }
+
+    /// `state/ha.json`: HA agent state (maintenance modes).
+    pub fn ha_state_path(&self) -> PathBuf {
+        self.state_dir().join("ha.json")
+    }
+
+    /// `state/tasks`: vdsm SPM tasks (`Volume extendSize`).
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.state_dir().join("tasks")
     }
 }

@@ -6,6 +6,18 @@
 //! REST API over HTTPS. It shares no code with the modules crate, only the data formats
 //! written down in shared/reference.
 
+pub mod appliance;
+pub mod backup;
 pub mod config;
+pub mod daemon;
+pub mod domain;
 pub mod engine;
+pub mod guest;
+pub mod host;
+pub mod init;
+pub mod inventory;
+pub mod pki;
+pub mod profile;
+pub mod state;
 pub mod storage;
+pub mod vm;

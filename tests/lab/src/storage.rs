@@ -30,7 +30,10 @@ impl VolumeInfo {
 
     /// The `DESCRIPTION` value (engine JSON or free text).
     pub fn description(&self) -> &str {
-        self.meta.get("DESCRIPTION").map(String::as_str).unwrap_or("")
+        self.meta
+            .get("DESCRIPTION")
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -103,7 +106,11 @@ pub fn volume_meta(
     put("IMAGE", image_id.to_string());
     put("LEGALITY", "LEGAL".into());
     put("PUUID", BLANK_UUID.into());
-    let allocation = if preallocated { "PREALLOCATED" } else { "SPARSE" };
+    let allocation = if preallocated {
+        "PREALLOCATED"
+    } else {
+        "SPARSE"
+    };
     put("TYPE", allocation.into());
     put("VOLTYPE", "LEAF".into());
     if version >= 4 {
@@ -131,6 +138,34 @@ pub fn create_volume(
     disk_type: &str,
     preallocated: bool,
 ) -> anyhow::Result<PathBuf> {
+    let ctime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    create_volume_at(
+        config,
+        image_id,
+        volume_id,
+        capacity_bytes,
+        description_json,
+        disk_type,
+        preallocated,
+        ctime,
+    )
+}
+
+/// [`create_volume`] with a given creation time (`CTIME`), for reproducible labs.
+#[allow(clippy::too_many_arguments)]
+pub fn create_volume_at(
+    config: &LabConfig,
+    image_id: &str,
+    volume_id: &str,
+    capacity_bytes: u64,
+    description_json: &str,
+    disk_type: &str,
+    preallocated: bool,
+    ctime: u64,
+) -> anyhow::Result<PathBuf> {
     let path = config.volume_path(image_id, volume_id);
     let image_dir = path.parent().expect("volume path has an image directory");
     std::fs::create_dir_all(image_dir)
@@ -143,10 +178,6 @@ pub fn create_volume(
         allocate(&file, capacity_bytes)
             .with_context(|| format!("cannot preallocate volume {}", path.display()))?;
     }
-    let ctime = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let meta = volume_meta(
         domain_version(config),
         &config.sd_id,
@@ -260,7 +291,17 @@ mod tests {
 
     #[test]
     fn v5_meta_is_sorted_and_ends_with_eof() {
-        let meta = volume_meta(5, "sd", "img", 1 << 20, "{}", "DATA", "RAW", true, 1700000000);
+        let meta = volume_meta(
+            5,
+            "sd",
+            "img",
+            1 << 20,
+            "{}",
+            "DATA",
+            "RAW",
+            true,
+            1700000000,
+        );
         let text = format_meta(&meta);
         let keys: Vec<&str> = text
             .lines()
