@@ -18,6 +18,8 @@ pub mod init;
 pub mod inventory;
 pub mod pki;
 pub mod profile;
+pub mod report;
+pub mod shim;
 pub mod state;
 pub mod storage;
 pub mod vm;
