@@ -107,6 +107,12 @@ impl<F: FnMut() -> Result<VmState, HostedEngineError>> VmWatch<F> {
         }
     }
 
+    /// Treats the VM as already seen up (it was running before the watch began).
+    pub fn seen_up(mut self) -> Self {
+        self.seen_up = true;
+        self
+    }
+
     /// The last state read, if any.
     pub fn last_state(&self) -> Option<&VmState> {
         self.last_state.as_ref()
