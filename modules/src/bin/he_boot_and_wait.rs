@@ -143,16 +143,7 @@ fn started(
         );
     }
     let report = boot::boot(&plan, &settings, host_id);
-    let mut data = Map::new();
-    data.insert("markers".into(), serde_json::to_value(&report.log.markers)?);
-    data.insert("lines".into(), serde_json::to_value(&report.log.lines)?);
-    data.insert("lines_total".into(), report.log.lines_total.into());
-    data.insert("seconds".into(), report.seconds.into());
-    data.insert("vm_state".into(), report.vm_state.into());
-    data.insert(
-        "vm_conf_copy".into(),
-        serde_json::to_value(plan.copy().map(|c| &c.path))?,
-    );
+    let data = report.return_values(&plan);
     let healthy = report.outcome.map_err(|error| Failure {
         msg: error.to_string(),
         changed: report.started,

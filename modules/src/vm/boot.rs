@@ -9,6 +9,7 @@ use super::vm_conf::{self, VmConf, VmConfError, DEFAULT_VM_CONF};
 use super::watch::{self, BootLog, VmWatch, WatchError};
 use crate::host::he_conf::{is_uuid, HeConf, HeConfError};
 use crate::host::hosted_engine::{self, HostedEngineError};
+use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -241,6 +242,22 @@ pub struct BootReport {
     pub vm_state: &'static str,
     /// The health reply, or why it failed.
     pub outcome: Result<Option<Healthy>, BootError>,
+}
+
+impl BootReport {
+    /// The module's return keys: markers, lines, lines_total, seconds, vm_state, vm_conf_copy.
+    pub fn return_values(&self, plan: &BootPlan) -> Map<String, Value> {
+        let markers: Vec<&str> = self.log.markers.iter().map(|m| m.text()).collect();
+        let copy = plan.copy().map(|c| c.path.display().to_string());
+        let mut values = Map::new();
+        values.insert("markers".into(), json!(markers));
+        values.insert("lines".into(), json!(self.log.lines));
+        values.insert("lines_total".into(), json!(self.log.lines_total));
+        values.insert("seconds".into(), json!(self.seconds));
+        values.insert("vm_state".into(), json!(self.vm_state));
+        values.insert("vm_conf_copy".into(), json!(copy));
+        values
+    }
 }
 
 /// Writes the copy, starts the VM, follows the channel and waits for health.
