@@ -94,7 +94,7 @@ pub struct VmWatch<F> {
 impl<F: FnMut() -> Result<VmState, HostedEngineError>> VmWatch<F> {
     /// Watches a VM started just now; `read_state` asks where it is. A VM that is not up yet
     /// is given `start_timeout` to appear (the HA agent reports it with some delay); once seen
-    /// up, not being up is a failure.
+    /// up, being down (or elsewhere) is a failure; `unknown` is tolerated.
     pub fn new(read_state: F, interval: Duration, start_timeout: Duration) -> Self {
         Self {
             read_state,
@@ -139,8 +139,9 @@ impl<F: FnMut() -> Result<VmState, HostedEngineError>> VmWatch<F> {
                 return Ok(());
             }
             VmState::Elsewhere { .. } => "is not on this host",
-            _ if self.seen_up => "went down",
-            _ if self.started.elapsed() >= self.start_timeout => {
+            VmState::Down { .. } if self.seen_up => "went down",
+            // `unknown` (vdsm could not answer) may pass; a real problem also stalls the channel.
+            _ if !self.seen_up && self.started.elapsed() >= self.start_timeout => {
                 "did not come up within start_timeout"
             }
             _ => return Ok(()),
@@ -352,6 +353,29 @@ mod tests {
         );
         assert!(
             err.to_string().ends_with("no output from the appliance"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_after_up_is_tolerated_but_down_is_not() {
+        let unknown = || VmState::Unknown {
+            detail: "unknown (failed to getVmStats)".into(),
+        };
+        let mut answers = vec![up(), unknown(), unknown(), down()].into_iter();
+        let mut vm = VmWatch::new(
+            move || Ok(answers.next().unwrap_or_else(down)),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let log = BootLog::default();
+        for _ in 0..3 {
+            vm.check(true, "waiting", &log).unwrap();
+        }
+        let err = vm.check(true, "waiting", &log).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the engine VM went down while waiting"),
             "{err}"
         );
     }
