@@ -142,18 +142,15 @@ fn started(
             plan.describe()
         );
     }
-    let report = boot::boot(&plan, &settings, host_id);
+    let mut report = boot::boot(&plan, &settings, host_id);
     let data = report.return_values(&plan);
-    let healthy = report.outcome.map_err(|error| Failure {
+    let outcome = std::mem::replace(&mut report.outcome, Ok(None));
+    let healthy = outcome.map_err(|error| Failure {
         msg: error.to_string(),
         changed: report.started,
         data: data.clone(),
     })?;
-    let mut outcome = Outcome::changed(true).msg(format!(
-        "the engine VM is up: did {} in {} s",
-        plan.describe(),
-        report.seconds
-    ));
+    let mut outcome = Outcome::changed(true).msg(report.summary(healthy.as_ref()));
     outcome.data = data;
     Ok(outcome.with("health", healthy.map(|h| h.reply)))
 }

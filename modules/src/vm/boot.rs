@@ -245,6 +245,19 @@ pub struct BootReport {
 }
 
 impl BootReport {
+    /// One line for a successful boot: time, markers, what the health page said.
+    pub fn summary(&self, healthy: Option<&Healthy>) -> String {
+        let mut text = format!("the engine VM is up after {} s", self.seconds);
+        if !self.log.markers.is_empty() {
+            let markers: Vec<&str> = self.log.markers.iter().map(|m| m.text()).collect();
+            text.push_str(&format!("; appliance markers: {}", markers.join(", ")));
+        }
+        if let Some(healthy) = healthy {
+            text.push_str(&format!("; engine replied: {}", healthy.reply));
+        }
+        text
+    }
+
     /// The module's return keys: markers, lines, lines_total, seconds, vm_state, vm_conf_copy.
     pub fn return_values(&self, plan: &BootPlan) -> Map<String, Value> {
         let markers: Vec<&str> = self.log.markers.iter().map(|m| m.text()).collect();
