@@ -6,7 +6,7 @@ use he_modules::ansible::{
 };
 use he_modules::host::{he_conf::DEFAULT_HE_CONF, HeConf};
 use he_modules::vm::boot::{self, BootPlan, BootRequest, BootSettings, StopSettings};
-use he_modules::vm::markers::Marker;
+use he_modules::vm::markers::Awaited;
 use he_modules::vm::seconds::Seconds;
 use he_modules::vm::state::VmState;
 use serde::Deserialize;
@@ -31,7 +31,7 @@ struct Options {
     cdrom: Option<PathBuf>,
     channel: Option<PathBuf>,
     #[serde(default)]
-    wait_for: Vec<Marker>,
+    wait_for: Vec<Awaited>,
     #[serde(default = "Seconds::of::<1800>")]
     stall_timeout: Seconds,
     #[serde(default = "Seconds::of::<120>")]
@@ -92,7 +92,7 @@ fn started(
         vm_id: options.vm_id,
         cdrom: options.cdrom,
         channel: options.channel,
-        wait_for: options.wait_for,
+        wait_for: options.wait_for.into_iter().map(Into::into).collect(),
         health_url: options.health_url,
         health_timeout: options.health_timeout.duration(),
         health_interval: options.health_interval.duration(),

@@ -3,24 +3,40 @@
 //! The cloud-init runcmd echoes one marker after engine-backup and one after engine-setup
 //! (original-tool §4); a `_FAIL` marker ends the wait at once with the original's message.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::fmt;
 
 /// One marker the appliance writes to the channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Marker {
     /// engine-backup restored the backup.
-    #[serde(rename = "HE_APPLIANCE_ENGINE_RESTORE_SUCCESS")]
     RestoreSuccess,
     /// engine-backup failed.
-    #[serde(rename = "HE_APPLIANCE_ENGINE_RESTORE_FAIL")]
     RestoreFail,
     /// engine-setup finished.
-    #[serde(rename = "HE_APPLIANCE_ENGINE_SETUP_SUCCESS")]
     SetupSuccess,
     /// engine-setup failed.
-    #[serde(rename = "HE_APPLIANCE_ENGINE_SETUP_FAIL")]
     SetupFail,
+}
+
+/// A marker one can wait for (`wait_for` option): the success ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Awaited {
+    /// `HE_APPLIANCE_ENGINE_RESTORE_SUCCESS`.
+    #[serde(rename = "HE_APPLIANCE_ENGINE_RESTORE_SUCCESS")]
+    RestoreSuccess,
+    /// `HE_APPLIANCE_ENGINE_SETUP_SUCCESS`.
+    #[serde(rename = "HE_APPLIANCE_ENGINE_SETUP_SUCCESS")]
+    SetupSuccess,
+}
+
+impl From<Awaited> for Marker {
+    fn from(awaited: Awaited) -> Self {
+        match awaited {
+            Awaited::RestoreSuccess => Marker::RestoreSuccess,
+            Awaited::SetupSuccess => Marker::SetupSuccess,
+        }
+    }
 }
 
 impl Marker {
@@ -244,12 +260,14 @@ mod tests {
     }
 
     #[test]
-    fn option_names_are_the_marker_texts() {
-        let markers: Vec<Marker> = serde_json::from_str(
+    fn option_names_are_the_success_marker_texts() {
+        let awaited: Vec<Awaited> = serde_json::from_str(
             r#"["HE_APPLIANCE_ENGINE_RESTORE_SUCCESS", "HE_APPLIANCE_ENGINE_SETUP_SUCCESS"]"#,
         )
         .unwrap();
+        let markers: Vec<Marker> = awaited.into_iter().map(Marker::from).collect();
         assert_eq!(markers, vec![Marker::RestoreSuccess, Marker::SetupSuccess]);
-        assert!(serde_json::from_str::<Marker>(r#""SETUP_SUCCESS""#).is_err());
+        assert!(serde_json::from_str::<Awaited>(r#""SETUP_SUCCESS""#).is_err());
+        assert!(serde_json::from_str::<Awaited>(r#""HE_APPLIANCE_ENGINE_SETUP_FAIL""#).is_err());
     }
 }
