@@ -35,7 +35,9 @@ case "$1" in
     else
       es='{"vm": "down_unexpected", "health": "bad", "detail": "Down", "reason": "bad vm status"}'
     fi
-    printf '{"1": {"host-id": 1, "host-ts": 6312, "score": 3400, "engine-status": %s, "hostname": "host1.example.com", "maintenance": false, "stopped": false, "crc32": "3b8e5a2c", "conf_on_shared_storage": true, "local_conf_timestamp": 6312, "extra": "metadata_parse_version=1\\nstate=GlobalMaintenance\\n", "live-data": true}, "global_maintenance": true}\n' "$es"
+    other='{"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}'
+    if [ "$(cat "$D/vm-state")" = elsewhere ]; then es="$other"; other='{"vm": "up", "health": "good", "detail": "Up"}'; fi
+    printf '{"1": {"host-id": 1, "host-ts": 6312, "score": 3400, "engine-status": %s, "hostname": "host1.example.com", "maintenance": false, "stopped": false, "crc32": "3b8e5a2c", "conf_on_shared_storage": true, "local_conf_timestamp": 6312, "extra": "metadata_parse_version=1\\nstate=GlobalMaintenance\\n", "live-data": true}, "2": {"host-id": 2, "host-ts": 6100, "score": 3400, "engine-status": %s, "hostname": "host2.example.com", "maintenance": false, "stopped": false, "crc32": "11aa22bb", "conf_on_shared_storage": true, "local_conf_timestamp": 6100, "extra": "", "live-data": true}, "global_maintenance": true}\n' "$es" "$other"
     ;;
   --vm-start)
     if [ "$(cat "$D/vm-state")" = up ]; then echo "VM exists and its status is Up"; exit 1; fi
@@ -445,6 +447,18 @@ fn unknown_markers_and_bad_timeouts_name_the_option() {
     args["stall_timeout"] = json!(-1);
     host.run(args).assert_failed_with("option 'stall_timeout'");
     assert!(host.calls().is_empty());
+}
+
+#[test]
+fn a_vm_running_on_another_host_is_neither_started_nor_stopped_here() {
+    let host = Host::new("elsewhere", HEALTHY);
+    let started = host.run(json!({"state": "started", "he_conf": host.path("hosted-engine.conf")}));
+    started.assert_failed_with(
+        "the engine VM is running on host 2 (host2.example.com), not on this host",
+    );
+    let stopped = host.run(json!({"state": "stopped", "he_conf": host.path("hosted-engine.conf")}));
+    stopped.assert_failed_with("stop it on that host");
+    assert_eq!(host.calls(), vec!["--vm-status --json"; 2]);
 }
 
 #[test]

@@ -136,11 +136,13 @@ fn started(
         }
         return Ok(outcome.with("vm_state", state.name()));
     }
-    if !matches!(state, VmState::Down { .. } | VmState::Unknown { .. }) {
-        bail!(
+    match state {
+        VmState::Down { .. } | VmState::Unknown { .. } => {}
+        VmState::Up { .. } => bail!(
             "the engine VM is {state}: stop it first (state: stopped) to {}",
             plan.describe()
-        );
+        ),
+        VmState::Elsewhere { .. } => bail!("the engine VM is {state}: stop it on that host first"),
     }
     let mut report = boot::boot(&plan, &settings, host_id);
     let data = report.return_values(&plan);
@@ -163,10 +165,12 @@ fn stopped(
 ) -> anyhow::Result<Outcome> {
     match state {
         VmState::Up { .. } => {}
-        VmState::Elsewhere { .. } => bail!("the engine VM is {state}: stop it there"),
+        VmState::Elsewhere { .. } => bail!("the engine VM is {state}: stop it on that host"),
         _ => {
             return Ok(Outcome::changed(false)
-                .msg(format!("the engine VM is already {state}"))
+                .msg(format!(
+                    "the engine VM is not running on this host: {state}"
+                ))
                 .with("vm_state", state.name()))
         }
     }
