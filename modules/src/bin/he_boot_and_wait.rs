@@ -106,8 +106,8 @@ fn started(
     };
     let nothing_seen = || {
         Outcome::changed(false)
-            .with("markers", [(); 0])
-            .with("lines", [(); 0])
+            .with("markers", Vec::<String>::new())
+            .with("lines", Vec::<String>::new())
     };
     if state.is_up() && !plan.boots_with_changes() {
         let healthy = match context.check_mode {
