@@ -111,6 +111,12 @@ pub fn build(config: &LabConfig, he_lab_binary: &Path) -> anyhow::Result<()> {
     write_file(&config.he_conf_path(), &host::he_conf::render(config))?;
     write_file(&config.vm_conf_path(), &host::vm_conf::render(config))?;
     std::fs::create_dir_all(config.channels_dir())?;
+    let link = config.dir.join("run/channels");
+    if config.channels_dir() != link {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(config.channels_dir(), &link)
+            .with_context(|| format!("cannot link {}", link.display()))?;
+    }
     appliance::build(config, &work, CREATED_AT).context("cannot build the appliance OVA")?;
 
     let files = tree::engine_config_files(config);
