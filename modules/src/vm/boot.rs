@@ -166,13 +166,18 @@ impl BootPlan {
 
     /// Problems that would stop a real run but may be fixed by then (check mode warnings).
     pub fn check_inputs(&self) -> Vec<String> {
-        match &self.cdrom {
-            Some(iso) if !iso.is_file() => vec![format!(
-                "option 'cdrom': {} does not exist (yet)",
-                iso.display()
-            )],
-            _ => Vec::new(),
-        }
+        self.missing_cdrom()
+            .map(|error| error.to_string())
+            .into_iter()
+            .collect()
+    }
+
+    fn missing_cdrom(&self) -> Option<BootError> {
+        let iso = self.cdrom.as_ref().filter(|iso| !iso.is_file())?;
+        Some(BootError::BadOption {
+            option: "cdrom",
+            problem: format!("{} does not exist (or is not a file)", iso.display()),
+        })
     }
 
     /// One sentence saying what the boot does.
@@ -306,11 +311,8 @@ fn run_boot<F: FnMut() -> Result<VmState, HostedEngineError>>(
     log: &mut BootLog,
     started: &mut bool,
 ) -> Result<Option<Healthy>, BootError> {
-    if let Some(problem) = plan.check_inputs().into_iter().next() {
-        return Err(BootError::BadOption {
-            option: "cdrom",
-            problem: problem.trim_start_matches("option 'cdrom': ").to_string(),
-        });
+    if let Some(error) = plan.missing_cdrom() {
+        return Err(error);
     }
     let vm_conf = match &plan.copy {
         Some(copy) => {
