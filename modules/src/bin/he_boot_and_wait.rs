@@ -5,10 +5,11 @@ use he_modules::ansible::{
     self, take_rest, Context, Failure, Module, OptionError, OptionSet, Outcome,
 };
 use he_modules::host::{he_conf::DEFAULT_HE_CONF, HeConf};
-use he_modules::vm::boot::{self, BootPlan, BootRequest, BootSettings, StopSettings};
+use he_modules::vm::boot::{self, BootPlan, BootRequest, BootSettings};
 use he_modules::vm::markers::Awaited;
 use he_modules::vm::seconds::Seconds;
 use he_modules::vm::state::VmState;
+use he_modules::vm::stop::{self, StopSettings};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -184,8 +185,8 @@ fn stopped(
         poweroff_timeout: options.poweroff_timeout.duration(),
         poll_interval: options.poll_interval.duration(),
     };
-    let stop = boot::stop(&settings, host_id)?;
-    let how = if stop.powered_off {
+    let report = stop::stop(&settings, host_id)?;
+    let how = if report.powered_off {
         let timeout_s = settings.shutdown_timeout.as_secs();
         context.warn(format!("the engine VM did not shut down within shutdown_timeout ({timeout_s} s): it was powered off"));
         "powered off"
@@ -193,10 +194,10 @@ fn stopped(
         "shut down"
     };
     Ok(Outcome::changed(true)
-        .msg(format!("the engine VM was {how} in {} s", stop.seconds))
+        .msg(format!("the engine VM was {how} in {} s", report.seconds))
         .with("vm_state", "down")
-        .with("seconds", stop.seconds)
-        .with("powered_off", stop.powered_off))
+        .with("seconds", report.seconds)
+        .with("powered_off", report.powered_off))
 }
 
 fn main() {

@@ -1,10 +1,10 @@
-//! The two stories of he_boot_and_wait: boot the engine VM (vm.conf copy with the ISO,
-//! `--vm-start`, channel markers, health page) and stop it (`--vm-shutdown`, then power-off).
+//! Booting the engine VM: the plan (vm.conf copy with the ISO, channel, health page, all
+//! checked before anything runs), then `--vm-start`, the channel markers and the health page.
 
 use super::channel::{self, Channel, ChannelTiming};
 use super::health::{self, HealthError, HealthPoller, HealthTiming, Healthy};
 use super::markers::{Marker, MarkerWaiter};
-use super::state::{self, VmState};
+use super::state::VmState;
 use super::vm_conf::{self, VmConf, VmConfError, DEFAULT_VM_CONF};
 use super::watch::{self, BootLog, VmWatch, WatchError};
 use crate::host::he_conf::{is_uuid, HeConf, HeConfError};
@@ -80,9 +80,6 @@ pub enum BootError {
     /// Following the boot failed.
     #[error(transparent)]
     Watch(#[from] WatchError),
-    /// The VM did not stop.
-    #[error("the engine VM is still up {waited_s} s after hosted-engine --vm-poweroff")]
-    StillUp { waited_s: u64 },
 }
 
 /// Everything needed to boot, resolved and checked before anything runs.
@@ -366,58 +363,4 @@ fn vm_id(conf: &HeConf, given: Option<&str>) -> Result<String, BootError> {
         }),
         None => Ok(conf.vm_id()?.to_string()),
     }
-}
-
-/// Timing of a stop.
-#[derive(Debug, Clone, Copy)]
-pub struct StopSettings {
-    /// Wait this long for a clean shutdown before powering off.
-    pub shutdown_timeout: Duration,
-    /// Wait this long after the power-off.
-    pub poweroff_timeout: Duration,
-    /// How often `--vm-status` is asked.
-    pub poll_interval: Duration,
-}
-
-/// What a stop did.
-#[derive(Debug, Clone, Copy)]
-pub struct StopReport {
-    /// Seconds it took.
-    pub seconds: f64,
-    /// Whether the clean shutdown timed out and the VM was powered off.
-    pub powered_off: bool,
-}
-
-/// `--vm-shutdown`, wait until down, `--vm-poweroff` after the timeout, wait again.
-pub fn stop(settings: &StopSettings, host_id: u32) -> Result<StopReport, BootError> {
-    let began = Instant::now();
-    let read = || VmState::current(host_id);
-    let status_error = |error| BootError::HostedEngine {
-        action: "cannot read the engine VM status",
-        error,
-    };
-    hosted_engine::vm_shutdown().map_err(|error| BootError::HostedEngine {
-        action: "hosted-engine --vm-shutdown failed",
-        error,
-    })?;
-    let down = state::wait_until_not_up(read, settings.shutdown_timeout, settings.poll_interval)
-        .map_err(status_error)?;
-    if !down {
-        tracing::warn!("the engine VM is still up after shutdown_timeout: powering it off");
-        hosted_engine::vm_poweroff().map_err(|error| BootError::HostedEngine {
-            action: "hosted-engine --vm-poweroff failed",
-            error,
-        })?;
-        if !state::wait_until_not_up(read, settings.poweroff_timeout, settings.poll_interval)
-            .map_err(status_error)?
-        {
-            return Err(BootError::StillUp {
-                waited_s: settings.poweroff_timeout.as_secs(),
-            });
-        }
-    }
-    Ok(StopReport {
-        seconds: (began.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        powered_off: !down,
-    })
 }

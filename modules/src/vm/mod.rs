@@ -7,5 +7,6 @@ pub mod health;
 pub mod markers;
 pub mod seconds;
 pub mod state;
+pub mod stop;
 pub mod vm_conf;
 pub mod watch;
