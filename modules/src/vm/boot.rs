@@ -364,3 +364,103 @@ fn vm_id(conf: &HeConf, given: Option<&str>) -> Result<String, BootError> {
         None => Ok(conf.vm_id()?.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VM_ID: &str = "4c1e7b4f-3e9c-4d5e-a6b7-c8d9e0f1a2b3";
+
+    /// hosted-engine.conf pointing at a vm.conf (one cdrom line, 4.1 format) in `dir`.
+    fn host(dir: &Path) -> HeConf {
+        let vm_conf = dir.join("vm.conf");
+        std::fs::write(
+            &vm_conf,
+            "vmId=4c1e7b4f-3e9c-4d5e-a6b7-c8d9e0f1a2b3\ndevices={index:2,iface:ide,path:,device:cdrom,shared:false,type:disk}\n",
+        )
+        .unwrap();
+        let text = format!(
+            "fqdn=engine.example.com\nvmid={VM_ID}\nconf={}\nhost_id=1\n",
+            vm_conf.display()
+        );
+        HeConf::parse(&dir.join("hosted-engine.conf"), &text)
+    }
+
+    fn request() -> BootRequest {
+        BootRequest {
+            cdrom: Some(PathBuf::from("/var/lib/he/seed.iso")),
+            wait_for: vec![Marker::RestoreSuccess, Marker::SetupSuccess],
+            health_timeout: Duration::from_secs(1200),
+            health_interval: Duration::from_secs(15),
+            copy_path: Some(PathBuf::from("/var/log/he/run.vm.conf")),
+            ..BootRequest::default()
+        }
+    }
+
+    #[test]
+    fn defaults_come_from_hosted_engine_conf() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = BootPlan::new(&host(dir.path()), request()).unwrap();
+        let description = plan.describe();
+        assert!(
+            description.contains(&format!(
+                "on /var/lib/libvirt/qemu/channels/{VM_ID}.org.ovirt.hosted-engine-setup.0"
+            )),
+            "{description}"
+        );
+        assert!(
+            description.contains("http://engine.example.com/ovirt-engine/services/health"),
+            "{description}"
+        );
+        let copy = plan.copy().unwrap();
+        assert_eq!(copy.path, Path::new("/var/log/he/run.vm.conf"));
+        assert!(copy
+            .patched
+            .contains("path:/var/lib/he/seed.iso,device:cdrom"));
+        assert!(plan.boots_with_changes());
+        assert_eq!(
+            plan.check_inputs(),
+            vec!["option 'cdrom': /var/lib/he/seed.iso does not exist (or is not a file)"]
+        );
+    }
+
+    #[test]
+    fn a_zero_health_timeout_skips_the_health_page_and_needs_no_fqdn() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = HeConf::parse(&dir.path().join("he.conf"), "host_id=1\n");
+        let plan = BootPlan::new(
+            &conf,
+            BootRequest {
+                health_timeout: Duration::ZERO,
+                ..BootRequest::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(plan.describe(), "start the engine VM");
+        assert!(!plan.boots_with_changes());
+    }
+
+    #[test]
+    fn bad_requests_are_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = host(dir.path());
+        let no_dir = BootRequest {
+            copy_path: None,
+            ..request()
+        };
+        let err = BootPlan::new(&conf, no_dir).unwrap_err();
+        assert!(err.to_string().starts_with("option 'work_dir'"), "{err}");
+        let bad_id = BootRequest {
+            vm_id: Some("../etc".into()),
+            ..request()
+        };
+        let err = BootPlan::new(&conf, bad_id).unwrap_err();
+        assert_eq!(err.to_string(), "option 'vm_id': \"../etc\" is not a UUID");
+        let bad_url = BootRequest {
+            health_url: Some("engine/health".into()),
+            ..request()
+        };
+        let err = BootPlan::new(&conf, bad_url).unwrap_err();
+        assert!(err.to_string().starts_with("option 'health_url'"), "{err}");
+    }
+}
