@@ -8,7 +8,7 @@ use he_modules::host::{he_conf::DEFAULT_HE_CONF, HeConf};
 use he_modules::vm::boot::{self, BootPlan, BootRequest, BootSettings};
 use he_modules::vm::markers::Awaited;
 use he_modules::vm::seconds::Seconds;
-use he_modules::vm::state::VmState;
+use he_modules::vm::state::{VmState, MIN_POLL_INTERVAL};
 use he_modules::vm::stop::{self, StopSettings};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -103,7 +103,7 @@ fn started(
     let settings = BootSettings {
         stall_timeout: options.stall_timeout.duration(),
         start_timeout: options.start_timeout.duration(),
-        poll_interval: options.poll_interval.duration(),
+        poll_interval: options.poll_interval.duration().max(MIN_POLL_INTERVAL),
     };
     let nothing_seen = || {
         Outcome::changed(false)
@@ -183,7 +183,7 @@ fn stopped(
     let settings = StopSettings {
         shutdown_timeout: options.shutdown_timeout.duration(),
         poweroff_timeout: options.poweroff_timeout.duration(),
-        poll_interval: options.poll_interval.duration(),
+        poll_interval: options.poll_interval.duration().max(MIN_POLL_INTERVAL),
     };
     let report = stop::stop(&settings, host_id)?;
     let how = if report.powered_off {

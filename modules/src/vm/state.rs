@@ -5,6 +5,9 @@ use crate::host::vm_status::VmStatus;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+/// The shortest pause between two `--vm-status` calls (each one runs a program).
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The engine VM as seen from the local host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VmState {
