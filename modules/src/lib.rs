@@ -7,3 +7,4 @@
 pub mod ansible;
 pub mod facts;
 pub mod host;
+pub mod vm;

@@ -49,6 +49,18 @@ fn init_and_up_are_fast_and_serve_the_old_engine() {
 fn upgrade_boot_with_cidata_iso_sends_markers_and_rollback_restores_the_old_engine() {
     let lab = Lab::init("upgrade", 42, &[]);
     lab.up();
+    // A disk made through the old engine after the backup was taken (the backup disk).
+    let backup_disk = create_disk_v3(&lab, "hosted-engine-backup-20261125060000");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab.inspect()["engine_disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["id"] == backup_disk.as_str() && d["status"] == "ok")
+    {
+        assert!(Instant::now() < deadline, "the new disk never became ok");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(lab
         .tool("hosted-engine", &["--vm-shutdown"])
         .status
@@ -99,6 +111,20 @@ fn upgrade_boot_with_cidata_iso_sends_markers_and_rollback_restores_the_old_engi
     assert_eq!(inspect["engine_version"], "4.0.6.3");
     assert_eq!(inspect["engine_db_version"], "4.0.6.3-1.el7.centos");
     assert_eq!(inspect["engine_disks"][0]["name"], "he_virtio_disk");
+    // The restored engine knows only the backup's disks: the new disk is unregistered.
+    let known = |inspect: &serde_json::Value, id: &str| {
+        inspect["engine_disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == id)
+    };
+    assert!(!known(&inspect, &backup_disk), "{inspect:#}");
+    assert!(inspect["unregistered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["id"] == backup_disk.as_str()));
 
     // Booting again without the ISO serves the upgraded engine (cloud-init is masked).
     assert!(lab
@@ -137,7 +163,43 @@ fn upgrade_boot_with_cidata_iso_sends_markers_and_rollback_restores_the_old_engi
     let inspect = lab.inspect();
     assert_eq!(inspect["engine_version"], "3.6.7.5");
     assert_eq!(inspect["engine_db_version"], "3.6.7.5-1.el6");
+    assert!(
+        known(&inspect, &backup_disk),
+        "the old engine kept its own database"
+    );
     let _ = std::fs::remove_file(&saved);
+}
+
+/// Creates a raw preallocated disk on the hosted-engine domain through API v3 (Basic auth);
+/// returns its id.
+fn create_disk_v3(lab: &Lab, name: &str) -> String {
+    let password = std::fs::read_to_string(lab.path("admin_password_file")).unwrap();
+    let sd = lab.he_conf("sdUUID");
+    let body = format!(
+        "<disk><alias>{name}</alias><description>{name}</description><interface>virtio</interface><format>raw</format><provisioned_size>{}</provisioned_size><sparse>false</sparse><storage_domains><storage_domain id=\"{sd}\"/></storage_domains></disk>",
+        64u64 << 20
+    );
+    let reply = check(
+        Command::new("curl")
+            .args(["-s", "--fail", "--cacert"])
+            .arg(lab.path("ca_file"))
+            .args([
+                "-H",
+                "Version: 3",
+                "-H",
+                "Content-Type: application/xml",
+                "-u",
+            ])
+            .arg(format!("admin@internal:{}", password.trim()))
+            .args(["-X", "POST", "--data", &body])
+            .arg(format!(
+                "{}/api/disks",
+                lab.status["engine_url"].as_str().unwrap()
+            )),
+    );
+    let start = reply.find("<disk ").expect("a disk document") + "<disk ".len();
+    let id_at = reply[start..].find("id=\"").expect("a disk id") + start + 4;
+    reply[id_at..id_at + 36].to_string()
 }
 
 #[test]

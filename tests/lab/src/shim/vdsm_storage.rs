@@ -186,7 +186,14 @@ pub fn extend_size(
     let info = volume(config, image_id, volume_id)?;
     let new_size: u64 = new_size
         .parse()
-        .map_err(|_| VdsmError::new(100, format!("Invalid parameter: 'newSize={new_size}'")))?;
+        .map_err(|_| VdsmError::new(1000, format!("Invalid parameter: 'newSize={new_size}'")))?;
+    // vdsm refuses to shrink a volume (se.VolumeResizeValueError).
+    if new_size < info.capacity_bytes() {
+        return Err(VdsmError::new(
+            232,
+            format!("Incorrect size value for volume resize: ('{new_size}',)"),
+        ));
+    }
     let task_id = crate::engine::db::derived_uuid(
         crate::engine::clock::now_ms(),
         &format!("task/{volume_id}"),

@@ -148,6 +148,13 @@ fn restore_in(
                 .into(),
         );
     }
+    if !options.provision_db {
+        // Without provisioning, the appliance has no engine database to restore into.
+        return Err(
+            "Can't connect to database 'engine'. Please see '/usr/bin/engine-backup --help'."
+                .into(),
+        );
+    }
     let dump_text = std::fs::read_to_string(unpacked.join("db/engine_backup.db"))
         .map_err(|e| format!("cannot read the engine database dump: {e}"))?;
     let dump: EngineDb = serde_json::from_str(&dump_text)
