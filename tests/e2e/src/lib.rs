@@ -80,3 +80,106 @@ pub fn path_with(dir: &Path) -> String {
         std::env::var("PATH").unwrap_or_default()
     )
 }
+
+/// One lab (`he-lab`) in a temporary directory, removed (and stopped) on drop.
+pub struct Lab {
+    /// The lab directory.
+    pub dir: tempfile::TempDir,
+    binary: PathBuf,
+}
+
+impl Lab {
+    /// `he-lab init --profile PROFILE` then `he-lab up`.
+    pub fn start(profile: &str) -> Self {
+        let lab = Self { dir: tempfile::tempdir().expect("temp dir"), binary: he_lab_binary() };
+        lab.run(&["init", "--profile", profile]);
+        lab.run(&["up"]);
+        lab
+    }
+
+    /// Runs `he-lab --dir DIR ARGS` and returns stdout; panics with its output on failure.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = Command::new(&self.binary)
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(args)
+            .output()
+            .expect("he-lab runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "he-lab {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// `he-lab inspect --json`.
+    pub fn inspect(&self) -> serde_json::Value {
+        serde_json::from_str(&self.run(&["inspect", "--json"])).expect("inspect prints JSON")
+    }
+
+    /// Switches a lab fault.
+    pub fn fault(&self, name: &str, on: bool) {
+        self.run(&["fault", name, if on { "on" } else { "off" }]);
+    }
+
+    /// The lab's inventory file.
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.path().join("inventory.yml")
+    }
+
+    /// SHA-256 of the engine disk now.
+    pub fn engine_disk_sha256(&self) -> String {
+        self.inspect()["engine_disk"]["sha256"].as_str().expect("engine disk sha256").to_string()
+    }
+
+    /// A playbook run against this lab: `ansible-playbook -i <inventory> PLAYBOOK ARGS`.
+    pub fn playbook_command(&self, playbook: &str, args: &[&str]) -> Command {
+        let mut command = venv_tool("ansible-playbook");
+        command.arg("-i").arg(self.inventory()).arg(playbook).args(args);
+        command
+    }
+
+    /// Runs a playbook against this lab to completion.
+    pub fn playbook(&self, playbook: &str, args: &[&str]) -> Finished {
+        finish(self.playbook_command(playbook, args))
+    }
+
+    /// Runs a hosted-engine shim command of the lab host.
+    pub fn hosted_engine(&self, args: &[&str]) -> Finished {
+        let mut command = Command::new(self.dir.path().join("bin/hosted-engine"));
+        command.args(args);
+        finish(command)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.binary).arg("--dir").arg(self.dir.path()).arg("down").output();
+    }
+}
+
+/// The he-lab binary built next to this test (`cargo build --workspace --bins`), or `HE_LAB_BIN`.
+pub fn he_lab_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("HE_LAB_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let binary = profile_dir.join("he-lab");
+    assert!(binary.is_file(), "{} is missing: run `cargo build --workspace --bins` first", binary.display());
+    binary
+}
+
+/// Asserts a playbook run succeeded, showing its output otherwise.
+pub fn assert_success(run: &Finished) {
+    assert_eq!(run.code, 0, "playbook failed:\n{}", run.text);
+    assert!(run.text.contains("failed=0"), "{}", run.text);
+}
+
+/// Asserts a playbook run failed with `needle` in its output.
+pub fn assert_failure(run: &Finished, needle: &str) {
+    assert_ne!(run.code, 0, "playbook should fail:\n{}", run.text);
+    assert!(run.text.contains(needle), "expected {needle:?} in:\n{}", run.text);
+}

@@ -1,0 +1,96 @@
+//! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback, check mode.
+
+use he_e2e::{assert_success, Lab};
+use serde_json::Value;
+
+const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
+const ROLLBACK: &str = "playbooks/hosted_engine_rollback.yml";
+
+fn backup_disks(inspect: &Value) -> Vec<Value> {
+    inspect["engine_disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"].as_str().unwrap_or("").starts_with("hosted-engine-backup-"))
+        .cloned()
+        .collect()
+}
+
+fn volume_sha(inspect: &Value, image_id: &str) -> String {
+    inspect["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["image_id"] == image_id)
+        .unwrap_or_else(|| panic!("no volume of image {image_id}: {inspect}"))["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Upgrade, re-run (nothing to do), roll back, and the old engine comes back.
+fn upgrade_and_rollback(profile: &str, old_version: &str, new_version: &str) {
+    let lab = Lab::start(profile);
+    let before = lab.inspect();
+    let original = before["engine_disk"]["sha256"].as_str().unwrap().to_string();
+    assert!(before["engine_version"].as_str().unwrap().starts_with(old_version));
+
+    let run = lab.playbook(UPGRADE, &["-e", "he_leave_running=true"]);
+    assert_success(&run);
+    assert!(run.text.contains("Hosted engine upgrade finished"), "{}", run.text);
+
+    let after = lab.inspect();
+    assert!(after["engine_version"].as_str().unwrap().starts_with(new_version), "{after}");
+    assert_ne!(after["engine_disk"]["sha256"].as_str().unwrap(), original);
+    let backups = backup_disks(&after);
+    assert_eq!(backups.len(), 1, "one registered backup disk: {after}");
+    assert_eq!(backups[0]["status"], "ok");
+    let backup_image = backups[0]["id"].as_str().unwrap();
+    assert_eq!(volume_sha(&after, backup_image), original, "the backup holds the pre-upgrade disk");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(after["report_path"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["result"], "done");
+    assert!(report["downtime_seconds"].as_u64().is_some(), "{report}");
+    assert!(report["engine_version_after"].as_str().unwrap().starts_with(new_version), "{report}");
+
+    let again = lab.playbook(UPGRADE, &["-e", "he_leave_running=true"]);
+    assert_success(&again);
+    assert!(again.text.contains("changed=0"), "a finished upgrade re-runs as a no-op:\n{}", again.text);
+
+    let poweroff = lab.hosted_engine(&["--vm-poweroff"]);
+    assert_eq!(poweroff.code, 0, "{}", poweroff.text);
+    let rollback = lab.playbook(ROLLBACK, &[]);
+    assert_success(&rollback);
+    assert_eq!(lab.engine_disk_sha256(), original, "the rollback restores the exact disk");
+
+    let start = lab.hosted_engine(&["--vm-start"]);
+    assert_eq!(start.code, 0, "{}", start.text);
+    let booted = lab.inspect();
+    assert!(booted["engine_version"].as_str().unwrap_or("").starts_with(old_version), "{booted}");
+}
+
+#[test]
+fn upgrade_and_rollback_el6_36_to_el7_40() {
+    upgrade_and_rollback("el6-3.6:el7-4.0", "3.6", "4.0");
+}
+
+#[test]
+fn upgrade_and_rollback_el7_43_to_el8_44() {
+    upgrade_and_rollback("el7-4.3:el8-4.4", "4.3", "4.4");
+}
+
+#[test]
+fn check_mode_changes_nothing() {
+    let lab = Lab::start("el6-3.6:el7-4.0");
+    let before = lab.inspect();
+    let run = lab.playbook(UPGRADE, &["--check"]);
+    assert_success(&run);
+    assert!(run.text.contains("Plan of the downtime"), "{}", run.text);
+    let after = lab.inspect();
+    assert_eq!(after["engine_disk"]["sha256"], before["engine_disk"]["sha256"]);
+    assert_eq!(after["volumes"], before["volumes"], "no volume created or written");
+    assert_eq!(after["engine_disks"], before["engine_disks"]);
+    assert_eq!(after["vm_state"], "up");
+}
