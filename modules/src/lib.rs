@@ -5,4 +5,5 @@
 //! socket and HTTPS to the engine, exactly as on a real hosted-engine host.
 
 pub mod ansible;
+pub mod engine;
 pub mod host;
