@@ -3,8 +3,10 @@
 
 use super::client::{ApiVersion, Connection, Retry};
 use super::error::EngineError;
+use super::wait::{self, Step};
 use super::xml::{escape, Element};
 use serde::Serialize;
+use std::time::Duration;
 
 /// A disk as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,6 +115,45 @@ pub fn find_by_name(engine: &mut Connection, name: &str) -> Result<Vec<Disk>, En
         }
     }
     Ok(found)
+}
+
+/// The one disk called `name`, if any; an error when several are (ambiguous).
+pub fn find_one_by_name(engine: &mut Connection, name: &str) -> Result<Option<Disk>, EngineError> {
+    let mut found = find_by_name(engine, name)?;
+    if found.len() > 1 {
+        let ids: Vec<&str> = found.iter().map(|disk| disk.id.as_str()).collect();
+        return Err(EngineError::Input(format!(
+            "{} disks are called '{name}' (ids {}): give disk_id instead of name",
+            found.len(),
+            ids.join(", ")
+        )));
+    }
+    Ok(found.pop())
+}
+
+/// Waits (bounded) until disk `id` is `ok`; `illegal` or a failed state ends the wait
+/// with an error at once.
+pub fn wait_until_ok(
+    engine: &mut Connection,
+    id: &str,
+    timeout: Duration,
+) -> Result<Disk, EngineError> {
+    let what = format!("disk {id} to become ok");
+    wait::until(&what, timeout, wait::POLL_INTERVAL, || {
+        let disk = get(engine, id)?.ok_or_else(|| {
+            EngineError::Input(format!(
+                "disk {id} disappeared from the engine while waiting for it to become ok"
+            ))
+        })?;
+        match disk.status.as_str() {
+            "ok" => Ok(Step::Done(disk)),
+            status if status == "illegal" || status.contains("fail") => Err(EngineError::Input(format!(
+                "disk {} ({id}) is '{status}': the storage operation failed; see the engine's events, delete the disk and run again",
+                disk.name
+            ))),
+            status => Ok(Step::Pending(format!("status {status}"))),
+        }
+    })
 }
 
 /// Creates a disk (`POST disks`; the engine answers 202 with the disk still `locked`).

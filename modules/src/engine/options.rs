@@ -40,7 +40,7 @@ pub struct EngineOptions {
     /// Pinned SHA-1 or SHA-256 fingerprint of the engine CA.
     pub ca_fingerprint: Option<String>,
     /// Timeout of one HTTP request, seconds.
-    #[serde(default = "default_timeout")]
+    #[serde(default = "default_timeout", deserialize_with = "seconds")]
     pub timeout: u64,
     /// API dialect.
     #[serde(default)]
@@ -79,6 +79,22 @@ impl<'de> Deserialize<'de> for ApiVersionChoice {
                 "invalid choice `{other}`, expected one of `auto`, `3`, `4`"
             ))),
         }
+    }
+}
+
+/// Seconds as a number or a numeric string: templated Ansible values may arrive as either.
+pub fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(number) => Ok(number),
+        Raw::Text(text) => text.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("'{text}' is not a whole number of seconds"))
+        }),
     }
 }
 
@@ -126,6 +142,9 @@ impl EngineOptions {
             .password
             .clone()
             .ok_or_else(|| OptionError("missing required option 'password'".into()))?;
+        if password.expose().is_empty() {
+            return Err(OptionError("option 'password' is empty".into()));
+        }
         let ca_fingerprint = self
             .ca_fingerprint
             .as_deref()
@@ -231,6 +250,18 @@ mod tests {
                 .settings()
                 .unwrap_err();
         assert!(pin.0.starts_with("option 'ca_fingerprint'"), "{pin}");
+    }
+
+    #[test]
+    fn timeouts_may_be_numeric_strings() {
+        assert_eq!(take(json!({"timeout": "30"})).unwrap().timeout, 30);
+        let error = take(json!({"timeout": "soon"})).unwrap_err();
+        assert!(error.0.contains("option 'timeout'"), "{error}");
+        let empty = take(json!({"engine_url": "https://e", "password": ""}))
+            .unwrap()
+            .settings()
+            .unwrap_err();
+        assert_eq!(empty.0, "option 'password' is empty");
     }
 
     #[test]
