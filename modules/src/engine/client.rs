@@ -487,7 +487,7 @@ fn transport_error(
     timeout: Duration,
 ) -> (EngineError, bool) {
     let detail = describe(error);
-    if detail.contains("certificate") || detail.contains("Certificate") {
+    if is_tls_verification_failure(error) {
         let error = EngineError::Unreachable {
             call: call.to_string(),
             reason: format!("TLS verification against the engine CA failed: {detail}"),
@@ -511,6 +511,20 @@ fn transport_error(
         attempts: attempt,
     };
     (error, true)
+}
+
+/// Whether the TLS handshake refused the engine's certificate (retrying cannot help).
+/// Only the causes are read: the top-level message holds the URL, which names `ca-certificate`.
+fn is_tls_verification_failure(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string().to_lowercase();
+        if text.contains("peer certificate") || text.contains("certificate verif") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The whole chain of an error, which reqwest keeps in its sources.
