@@ -104,17 +104,24 @@ pub fn get(engine: &mut Connection, id: &str) -> Result<Option<Disk>, EngineErro
 
 /// Disks called `name` (name, alias or description; exact match).
 pub fn find_by_name(engine: &mut Connection, name: &str) -> Result<Vec<Disk>, EngineError> {
-    let mut found = Vec::new();
-    for field in ["name", "description"] {
-        let query = percent_encode(&format!("{field}={name}"));
-        let list = engine.get(&format!("disks?search={query}"))?;
-        for disk in list.children_named("disk").filter_map(Disk::from_element) {
-            if disk.is_called(name) && !found.iter().any(|known: &Disk| known.id == disk.id) {
-                found.push(disk);
-            }
+    let mut found = search(engine, "name", name)?;
+    for disk in search(engine, "description", name)? {
+        if !found.iter().any(|known| known.id == disk.id) {
+            found.push(disk);
         }
     }
     Ok(found)
+}
+
+/// Disks whose `field` is `value` in the engine's search, checked exactly here.
+fn search(engine: &mut Connection, field: &str, value: &str) -> Result<Vec<Disk>, EngineError> {
+    let query = percent_encode(&format!("{field}={value}"));
+    let list = engine.get(&format!("disks?search={query}"))?;
+    Ok(list
+        .children_named("disk")
+        .filter_map(Disk::from_element)
+        .filter(|disk| disk.is_called(value))
+        .collect())
 }
 
 /// The one disk called `name`, if any; an error when several are (ambiguous).
@@ -161,8 +168,9 @@ pub fn wait_until_ok(
 /// name before trying again, so one call never creates two disks.
 pub fn create(engine: &mut Connection, disk: &NewDisk) -> Result<Disk, EngineError> {
     let body = disk.body(engine.version());
+    // One search only: we set name, alias and description alike.
     post_checked(engine, "disks", &body, |engine| {
-        Ok(find_by_name(engine, &disk.name)?.into_iter().next())
+        Ok(search(engine, "name", &disk.name)?.into_iter().next())
     })
 }
 
