@@ -218,10 +218,8 @@ fn whole_flow(profile: &str, seed: u64, api_version: u64) {
     assert_eq!(disk["status"], json!("ok"));
     assert_eq!(
         disk["size"],
-        lab.inspect()["engine_disk"]["capacity_bytes"]
-            .clone()
-            .as_u64()
-            .map_or(disk["size"].clone(), |b| json!(b))
+        lab.inspect()["engine_disk"]["capacity"],
+        "sized like the engine disk"
     );
     let again = lab.run("he_backup_disk", with(json!({"name": name})));
     again.assert_ok();

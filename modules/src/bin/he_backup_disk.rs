@@ -1,12 +1,12 @@
 //! he_backup_disk: creates (present), lists with the engine down (query) or deletes (absent)
 //! the floating disk that holds a copy of the engine VM disk during an upgrade.
 use anyhow::Context as _;
-use he_modules::ansible::{self, at_most_one_of, take_rest, Context, Failure, Module};
+use he_modules::ansible::{self, at_most_one_of, take_rest, Context, Module};
 use he_modules::ansible::{OptionError, OptionSet, Outcome};
 use he_modules::engine::backup_disks::{self, BackupDisk, Size};
 use he_modules::engine::disks::{self, NewDisk};
 use he_modules::engine::options::seconds;
-use he_modules::engine::{storage_domains, Connection, EngineOptions};
+use he_modules::engine::{storage_domains, wait, Connection, EngineOptions};
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
 use serde::Deserialize;
@@ -126,8 +126,7 @@ fn present(
             ("ok", _) | (_, true) => existing,
             _ => disks::wait_until_ok(&mut engine, &existing.id, timeout)?,
         };
-        let disk =
-            BackupDisk::from_engine(&disk, created(he_conf, &disk.id, &disk.volume_id, sd_id));
+        let disk = reported(&disk, he_conf.sp_id());
         return Ok(Outcome::changed(false)
             .msg(format!("backup disk {name} already exists ({})", disk.id))
             .with("disk", &disk)
@@ -155,16 +154,13 @@ fn present(
     let creating = disks::create(&mut engine, &planned)?;
     tracing::info!(disk_id = %creating.id, "backup disk {name} created; waiting for it to be ok");
     let disk = disks::wait_until_ok(&mut engine, &creating.id, timeout).map_err(|error| {
-        let partial = BackupDisk::from_engine(&creating, None);
-        let mut data = Map::new();
-        data.insert("disk".into(), json!(partial));
-        Failure {
-            msg: format!("{error}; the disk was created: run again to keep waiting"),
-            changed: true,
-            data,
-        }
+        wait::failed_after_change(
+            error,
+            "disk",
+            json!(BackupDisk::from_engine(&creating, None)),
+        )
     })?;
-    let disk = BackupDisk::from_engine(&disk, created(he_conf, &disk.id, &disk.volume_id, sd_id));
+    let disk = reported(&disk, he_conf.sp_id());
     Ok(Outcome::changed(true)
         .msg(format!(
             "created backup disk {name} ({}, {size_bytes} bytes)",
@@ -191,19 +187,7 @@ fn absent(
     let Some(disk) = found else {
         return Ok(Outcome::changed(false).msg("no such backup disk: nothing to delete"));
     };
-    if disk.id == engine_image {
-        anyhow::bail!(
-            "disk {} ({}) is the hosted-engine VM disk: refusing to delete it",
-            disk.name,
-            disk.id
-        );
-    }
-    if backup_disks::backup_label(&disk.name, &disk.description).is_none() {
-        anyhow::bail!(
-            "disk {} ({}) is not a backup disk (neither its name nor its description starts with {}): refusing to delete it",
-            disk.name, disk.id, backup_disks::BACKUP_PREFIX
-        );
-    }
+    backup_disks::check_deletable(&disk, &engine_image).map_err(anyhow::Error::msg)?;
     let report = BackupDisk::from_engine(&disk, None);
     if !context.check_mode {
         disks::delete(&mut engine, &disk.id)?;
@@ -222,20 +206,11 @@ fn absent(
         .diff(&report, Value::Null))
 }
 
-/// Creation time from vdsm's volume metadata; best effort (the engine does not report it).
-fn created(he_conf: &HeConf, image_id: &str, volume_id: &str, sd_id: &str) -> Option<String> {
-    let volume = he_modules::host::Volume {
-        sd_id: sd_id.to_string(),
-        image_id: image_id.to_string(),
-        volume_id: volume_id.to_string(),
-    };
-    match vdsm::volume_info(he_conf.sp_id(), &volume) {
-        Ok(info) => backup_disks::rfc3339(info.created_epoch_s),
-        Err(error) => {
-            tracing::debug!("no creation time for {image_id}: {error}");
-            None
-        }
-    }
+/// The engine's disk as this module reports it, with vdsm's creation time.
+fn reported(disk: &disks::Disk, sp_id: &str) -> BackupDisk {
+    let mut report = BackupDisk::from_engine(disk, None);
+    report.created = backup_disks::creation_time(sp_id, &report.volume());
+    report
 }
 
 fn main() {

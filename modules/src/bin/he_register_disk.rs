@@ -1,18 +1,17 @@
 //! he_register_disk: after a restore, registers a disk the restored engine database does not
 //! know (the backup disk, created after the engine backup was taken) once the DC and this host are up.
 use anyhow::Context as _;
-use he_modules::ansible::{self, exactly_one_of, take_rest, Context, Failure, Module};
+use he_modules::ansible::{self, exactly_one_of, take_rest, Context, Module};
 use he_modules::ansible::{OptionError, OptionSet, Outcome};
-use he_modules::engine::disks::{self, Disk};
+use he_modules::engine::disks;
 use he_modules::engine::options::seconds;
-use he_modules::engine::wait::{self, Step};
 use he_modules::engine::{
-    datacenters, hosts, storage_domains, Connection, EngineError, EngineOptions,
+    readiness, storage_domains, wait, Connection, EngineError, EngineOptions,
 };
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -85,13 +84,7 @@ impl Module for HeRegisterDisk {
         } else {
             timeout
         };
-        let ready = wait::until(
-            "the data center and this host to be up",
-            wait_for,
-            wait::POLL_INTERVAL,
-            || readiness(&mut engine, &dc_id, &hardware_uuid),
-        );
-        match ready {
+        match readiness::wait_until_up(&mut engine, &dc_id, &hardware_uuid, wait_for) {
             Err(EngineError::Timeout { last, .. }) if context.check_mode => context.warn(format!(
                 "not ready yet ({last}); a real run waits up to {} s",
                 timeout.as_secs()
@@ -113,8 +106,8 @@ impl Module for HeRegisterDisk {
                     "disk {} ({}) is already registered",
                     disk.name, disk.id
                 ))
-                .with("disk", report(&disk))
-                .diff(report(&disk), report(&disk)));
+                .with("disk", disk.summary())
+                .diff(disk.summary(), disk.summary()));
         }
         let unregistered = disks::unregistered(&mut engine, &sd_id)?;
         let Some(found) = unregistered
@@ -134,50 +127,17 @@ impl Module for HeRegisterDisk {
         if context.check_mode {
             return Ok(Outcome::changed(true)
                 .msg(format!("would register disk {} ({})", found.name, found.id))
-                .with("disk", report(found))
-                .diff(Value::Null, report(found)));
+                .with("disk", found.summary())
+                .diff(Value::Null, found.summary()));
         }
         let registering = disks::register(&mut engine, &sd_id, &found.id)?;
-        let disk =
-            disks::wait_until_ok(&mut engine, &registering.id, timeout).map_err(|error| {
-                let mut data = Map::new();
-                data.insert("disk".into(), report(&registering));
-                Failure {
-                    msg: format!("{error}; the disk was registered: run again to keep waiting"),
-                    changed: true,
-                    data,
-                }
-            })?;
+        let disk = disks::wait_until_ok(&mut engine, &registering.id, timeout)
+            .map_err(|error| wait::failed_after_change(error, "disk", registering.summary()))?;
         Ok(Outcome::changed(true)
             .msg(format!("registered disk {} ({})", disk.name, disk.id))
-            .with("disk", report(&disk))
-            .diff(Value::Null, report(&disk)))
+            .with("disk", disk.summary())
+            .diff(Value::Null, disk.summary()))
     }
-}
-
-/// Whether the data center and this host are both `up` (SPEC 9.2: wait for them before registering).
-fn readiness(
-    engine: &mut Connection,
-    dc_id: &str,
-    hardware_uuid: &str,
-) -> Result<Step<()>, EngineError> {
-    let dc_status =
-        datacenters::get(engine, dc_id)?.map_or_else(|| "missing".to_string(), |dc| dc.status);
-    let all_hosts = hosts::list(engine)?;
-    let host_status = hosts::by_hardware_uuid(&all_hosts, hardware_uuid).map_or_else(
-        || "not known to the engine".to_string(),
-        |host| format!("{} {}", host.name, host.status),
-    );
-    if dc_status == "up" && host_status.ends_with(" up") {
-        return Ok(Step::Done(()));
-    }
-    Ok(Step::Pending(format!(
-        "data center {dc_status}, host {host_status}"
-    )))
-}
-
-fn report(disk: &Disk) -> Value {
-    json!({ "id": disk.id, "name": disk.name, "status": disk.status })
 }
 
 fn main() {

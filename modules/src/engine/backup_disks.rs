@@ -214,6 +214,34 @@ pub fn list_from_vdsm(sp_id: &str, sd_id: &str) -> Result<Vec<BackupDisk>, VdsmE
     Ok(found.into_iter().map(|(_, disk)| disk).collect())
 }
 
+/// Creation time of a volume from vdsm's metadata; best effort (the engine does not report it).
+pub fn creation_time(sp_id: &str, volume: &Volume) -> Option<String> {
+    match vdsm::volume_info(sp_id, volume) {
+        Ok(info) => rfc3339(info.created_epoch_s),
+        Err(error) => {
+            tracing::debug!("no creation time for {}: {error}", volume.image_id);
+            None
+        }
+    }
+}
+
+/// Refuses to delete the hosted-engine VM disk, or any disk that is not a backup disk.
+pub fn check_deletable(disk: &Disk, engine_image_id: &str) -> Result<(), String> {
+    if disk.id == engine_image_id {
+        return Err(format!(
+            "disk {} ({}) is the hosted-engine VM disk: refusing to delete it",
+            disk.name, disk.id
+        ));
+    }
+    if backup_label(&disk.name, &disk.description).is_none() {
+        return Err(format!(
+            "disk {} ({}) is not a backup disk (neither its name nor its description starts with {BACKUP_PREFIX}): refusing to delete it",
+            disk.name, disk.id
+        ));
+    }
+    Ok(())
+}
+
 /// Seconds since the epoch as RFC 3339 UTC (`None` for 0, vdsm's "unknown").
 pub fn rfc3339(epoch_s: u64) -> Option<String> {
     if epoch_s == 0 {
@@ -295,6 +323,25 @@ mod tests {
         let stamp = name.strip_prefix(BACKUP_PREFIX).unwrap();
         assert_eq!(stamp.len(), 14, "{name}");
         assert!(stamp.chars().all(|c| c.is_ascii_digit()), "{name}");
+    }
+
+    #[test]
+    fn only_backup_disks_may_be_deleted() {
+        let disk = |id: &str, name: &str, description: &str| Disk {
+            id: id.into(),
+            name: name.into(),
+            description: description.into(),
+            volume_id: "V".into(),
+            size_bytes: 1,
+            status: "ok".into(),
+            sd_id: "SD".into(),
+        };
+        assert!(check_deletable(&disk("B", "hosted-engine-backup-1", ""), "E").is_ok());
+        assert!(check_deletable(&disk("B", "virtio-disk0", "hosted-engine-backup-1"), "E").is_ok());
+        let engine = check_deletable(&disk("E", "hosted-engine-backup-1", ""), "E").unwrap_err();
+        assert!(engine.contains("is the hosted-engine VM disk"), "{engine}");
+        let other = check_deletable(&disk("X", "data", "my disk"), "E").unwrap_err();
+        assert!(other.contains("is not a backup disk"), "{other}");
     }
 
     #[test]

@@ -54,6 +54,11 @@ impl Disk {
         })
     }
 
+    /// `{id, name, status}`: what a module reports about a disk.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({ "id": self.id, "name": self.name, "status": self.status })
+    }
+
     /// Whether `name` is this disk's name or description (the original tool put the
     /// `hosted-engine-backup-...` label in the description, engine-api.md section 6).
     pub fn is_called(&self, name: &str) -> bool {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod hosts;
 pub mod options;
 pub mod product;
+pub mod readiness;
 pub mod storage_domains;
 pub mod wait;
 pub mod xml;

@@ -1,6 +1,7 @@
 //! Bounded waiting for the engine to reach a state (disk `ok`, data center `up`, ...).
 
 use super::error::EngineError;
+use crate::ansible::Failure;
 use std::time::{Duration, Instant};
 
 /// One look at the awaited state.
@@ -10,6 +11,18 @@ pub enum Step<T> {
     Done(T),
     /// Not yet; the state seen now (for progress and the timeout message).
     Pending(String),
+}
+
+/// A wait that failed after the module had already changed something (created or
+/// registered a disk): `changed: true`, the thing under `key`, and how to resume.
+pub fn failed_after_change(error: EngineError, key: &str, value: serde_json::Value) -> Failure {
+    let mut data = serde_json::Map::new();
+    data.insert(key.to_string(), value);
+    Failure {
+        msg: format!("{error}; this run already changed it: run again to keep waiting"),
+        changed: true,
+        data,
+    }
 }
 
 /// How often to look while waiting.

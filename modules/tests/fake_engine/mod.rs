@@ -231,10 +231,7 @@ fn respond(request: &Seen, state: &mut State, profile: &Profile, ca_pem: &str) -
                 "<html><head><title>Not Found</title></head></html>".into(),
             ));
         }
-        if request
-            .body
-            .contains(&format!("password={}", PASSWORD.replace('-', "-")))
-        {
+        if request.body.contains(&format!("password={}", PASSWORD)) {
             return Some((200, "application/json", vec![], r#"{"access_token":"TOKEN-abc","scope":"ovirt-app-api","exp":"9223372036854775807","token_type":"bearer"}"#.into()));
         }
         return Some((400, "application/json", vec![], r#"{"error_code":"access_denied","error":"Cannot authenticate user 'admin@internal': The username or password is incorrect."}"#.into()));
