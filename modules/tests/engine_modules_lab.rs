@@ -89,16 +89,29 @@ impl Lab {
         .unwrap()
     }
 
+    /// Names of the disks in the engine database (fast: read from the lab's state file).
     fn engine_disk_names(&self) -> Vec<String> {
-        let inspect = self.inspect();
-        let mut names: Vec<String> = inspect["engine_disks"]
+        let path = self.dir.path().join("lab/state/engine-db.json");
+        let db: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut names: Vec<String> = db["disks"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|disk| disk["name"].as_str().unwrap().to_string())
+            .map(|disk| disk["alias"].as_str().unwrap().to_string())
             .collect();
         names.sort();
         names
+    }
+
+    /// What a check-mode run must leave untouched, per `he-lab inspect`: engine disks,
+    /// volumes (with content hashes) and unregistered disks.
+    fn storage_and_engine(&self) -> Value {
+        let inspect = self.inspect();
+        json!([
+            inspect["engine_disks"],
+            inspect["volumes"],
+            inspect["unregistered"]
+        ])
     }
 
     fn run(&self, module: &str, extra: Value) -> Run {
@@ -119,9 +132,10 @@ impl Lab {
         run
     }
 
-    /// What `engine-backup --mode=restore` leaves: the database as it was before `disk_id`
-    /// was created (the disk is only on the storage), stamped with the restore time.
-    fn restore_engine_db_without(&self, disk_id: &str) {
+    /// What `engine-backup --mode=restore` plus engine-setup on the new appliance leave: the
+    /// database as it was before `disk_id` was created (the disk is only on the storage), the
+    /// new engine's product and API versions, stamped with the restore time.
+    fn restore_engine_db_without(&self, disk_id: &str, new_engine: (&str, u32, u32, &[u8])) {
         let path = self.dir.path().join("lab/state/engine-db.json");
         let mut db: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         db["disks"]
@@ -133,6 +147,11 @@ impl Lab {
             .unwrap()
             .as_millis() as u64;
         db["restored_at_ms"] = json!(now_ms);
+        let (full_version, major, minor, api_versions) = new_engine;
+        db["product"]["full_version"] = json!(full_version);
+        db["product"]["major"] = json!(major);
+        db["product"]["minor"] = json!(minor);
+        db["api_versions"] = json!(api_versions);
         std::fs::write(&path, serde_json::to_string_pretty(&db).unwrap()).unwrap();
     }
 
@@ -166,6 +185,15 @@ fn he_lab(bin: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// The engine after the upgrade, per profile: (full version, major, minor, API versions).
+fn new_engine(profile: &str) -> (&'static str, u32, u32, &'static [u8]) {
+    if profile == V3_PROFILE {
+        ("4.0.6.3-1.el7.centos", 4, 0, &[3, 4])
+    } else {
+        ("4.4.10.7-1.el8", 4, 4, &[4])
+    }
 }
 
 fn whole_flow(profile: &str, seed: u64, api_version: u64) {
@@ -202,13 +230,18 @@ fn whole_flow(profile: &str, seed: u64, api_version: u64) {
 
     // Check mode: nothing created.
     let name = "hosted-engine-backup-20240101120000";
+    let untouched = lab.storage_and_engine();
     let planned = lab.run(
         "he_backup_disk",
         with(json!({"name": name, "_ansible_check_mode": true})),
     );
     planned.assert_ok();
     assert_eq!(planned.result["changed"], json!(true));
-    assert_eq!(lab.engine_disk_names(), before);
+    assert_eq!(
+        lab.storage_and_engine(),
+        untouched,
+        "check mode changed nothing"
+    );
 
     // Create, then again: same disk, unchanged.
     let created = lab.run("he_backup_disk", with(json!({"name": name})));
@@ -248,11 +281,11 @@ fn whole_flow(profile: &str, seed: u64, api_version: u64) {
 
     // After a restore the engine forgets the disk: register it (check mode first).
     let disk_id = disk["id"].as_str().unwrap();
-    lab.restore_engine_db_without(disk_id);
-    let unregistered = lab.inspect()["unregistered"].to_string();
+    lab.restore_engine_db_without(disk_id, new_engine(profile));
+    let untouched = lab.storage_and_engine();
     assert!(
-        unregistered.contains(disk_id),
-        "lab lists it as unregistered: {unregistered}"
+        untouched[2].to_string().contains(disk_id),
+        "lab lists it as unregistered: {untouched}"
     );
     let plan = lab.run(
         "he_register_disk",
@@ -260,10 +293,16 @@ fn whole_flow(profile: &str, seed: u64, api_version: u64) {
     );
     plan.assert_ok();
     assert_eq!(plan.result["changed"], json!(true));
-    assert!(!lab.engine_disk_names().contains(&name.to_string()));
+    assert_eq!(
+        lab.storage_and_engine(),
+        untouched,
+        "check mode changed nothing"
+    );
+    // The 4.0 engine still serves v3: register over v3 there, over v4 on 4.4.
+    let register_api = if api_version == 3 { "3" } else { "auto" };
     let registered = lab.run(
         "he_register_disk",
-        with(json!({"disk_id": disk_id, "wait_timeout": 60})),
+        with(json!({"disk_id": disk_id, "wait_timeout": 60, "api_version": register_api})),
     );
     registered.assert_ok();
     assert_eq!(registered.result["changed"], json!(true));
@@ -279,13 +318,18 @@ fn whole_flow(profile: &str, seed: u64, api_version: u64) {
     .assert_failed_with("is neither registered in the engine nor among the unregistered disks");
 
     // Delete: check mode keeps it, then it goes, then nothing to do.
+    let untouched = lab.storage_and_engine();
     let keep = lab.run(
         "he_backup_disk",
         with(json!({"state": "absent", "name": name, "_ansible_check_mode": true})),
     );
     keep.assert_ok();
     assert_eq!(keep.result["changed"], json!(true));
-    assert!(lab.engine_disk_names().contains(&name.to_string()));
+    assert_eq!(
+        lab.storage_and_engine(),
+        untouched,
+        "check mode changed nothing"
+    );
     lab.run(
         "he_backup_disk",
         with(json!({"state": "absent", "name": name})),
@@ -374,7 +418,7 @@ fn faults(profile: &str, seed: u64) {
 
     lab.fault("dc_down_after_restore", true);
     let disk_id = flaky.result["disk"]["id"].as_str().unwrap().to_string();
-    lab.restore_engine_db_without(&disk_id);
+    lab.restore_engine_db_without(&disk_id, new_engine(profile));
     let started = Instant::now();
     let registered = lab.run(
         "he_register_disk",
