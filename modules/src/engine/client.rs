@@ -138,11 +138,8 @@ impl Connection {
             settings: settings.clone(),
             retry,
             ca,
-            product: ProductInfo {
-                name: String::new(),
-                version: String::new(),
-                full_version: String::new(),
-            },
+            // Read from the API root just below, once logged in.
+            product: ProductInfo::default(),
             logged_out: false,
         };
         let root = connection.get("")?;

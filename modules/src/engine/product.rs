@@ -4,7 +4,7 @@ use super::xml::Element;
 use serde::Serialize;
 
 /// Engine product and version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ProductInfo {
     /// Product name (`oVirt Engine`).
     pub name: String,
