@@ -6,4 +6,5 @@
 
 pub mod ansible;
 pub mod engine;
+pub mod facts;
 pub mod host;

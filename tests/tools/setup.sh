@@ -31,3 +31,8 @@ if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -x "$venv/bin/cargo-zigbuild" ] 
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20' ansible-lint molecule ziglang cargo-zigbuild
 fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install --quiet --locked cargo-nextest
+fi

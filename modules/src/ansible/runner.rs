@@ -106,7 +106,7 @@ fn report<M: Module>(outcome: anyhow::Result<Outcome>, want_diff: bool) -> (Valu
             (success_json(outcome, want_diff), false)
         }
         Err(error) => {
-            let message = format!("{error:#}");
+            let message = describe_error(&error);
             tracing::error!("{} failed: {message}", M::NAME);
             let mut result = failure_json(&message);
             if let Some(failure) = error.downcast_ref::<Failure>() {
@@ -189,6 +189,23 @@ fn success_json(outcome: Outcome, want_diff: bool) -> Value {
         result.entry(key).or_insert(value);
     }
     Value::Object(result)
+}
+
+/// The error and its causes as one line, skipping a cause its parent already quotes
+/// (typed errors often include their source in their own message).
+fn describe_error(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn add_context_keys(result: &mut Value, context: &Context) {
@@ -329,6 +346,22 @@ mod tests {
         assert_eq!(result["warnings"], json!(["just a warning"]));
         assert_eq!(result["invocation"]["module_args"]["word"], json!("hi"));
         assert!(result.get("diff").is_none(), "diff only when asked");
+    }
+
+    #[test]
+    fn error_chains_read_as_one_line_without_repeats() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read /x: {source}")]
+        struct Wrapped {
+            source: std::io::Error,
+        }
+        let error =
+            anyhow::Error::from(Wrapped { source: io }).context("loading the configuration");
+        assert_eq!(
+            describe_error(&error),
+            "loading the configuration: cannot read /x: gone"
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ impl Run {
     pub fn assert_failed_with(&self, needle: &str) -> &Self {
         assert_eq!(self.code, 1, "module should fail: {}", self.result);
         assert_eq!(self.result["failed"], json!(true), "{}", self.result);
-        assert!(self.msg().contains(needle), "msg should contain {needle:?}: {}", self.result);
+        assert!(
+            self.msg().contains(needle),
+            "msg should contain {needle:?}: {}",
+            self.result
+        );
         self
     }
 }
@@ -59,10 +63,18 @@ pub fn run_module(name: &str, args: Value, work: &Path, path_prefix: Option<&Pat
 pub fn parse(name: &str, output: Output) -> Run {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let result: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{name} printed no single JSON object ({e}): {stdout}\nstderr: {stderr}"));
-    assert!(result.is_object(), "{name} result is not an object: {result}");
-    Run { result, code: output.status.code().unwrap_or(-1), stderr }
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("{name} printed no single JSON object ({e}): {stdout}\nstderr: {stderr}")
+    });
+    assert!(
+        result.is_object(),
+        "{name} result is not an object: {result}"
+    );
+    Run {
+        result,
+        code: output.status.code().unwrap_or(-1),
+        stderr,
+    }
 }
 
 /// Writes an executable shell script `name` into `dir` (a fake host command for unit-level runs).

@@ -152,9 +152,21 @@ impl LabConfig {
         self.dir.join("run/ovirt-hosted-engine-ha/vm.conf")
     }
 
-    /// `DIR/run/channels` (a real host uses /var/lib/libvirt/qemu/channels).
+    /// `DIR/run/channels` (a real host uses /var/lib/libvirt/qemu/channels). A unix socket
+    /// path must fit in 108 bytes; when DIR is too long for that, the channels live in
+    /// `/tmp/he-lab-channels-<hash of DIR>` (and `DIR/run/channels` links there).
     pub fn channels_dir(&self) -> PathBuf {
-        self.dir.join("run/channels")
+        let preferred = self.dir.join("run/channels");
+        let socket_name_len = self.vm_id.len() + ".org.ovirt.hosted-engine-setup.0".len() + 1;
+        if preferred.as_os_str().len() + socket_name_len < 104 {
+            return preferred;
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.dir.as_os_str().as_encoded_bytes() {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        PathBuf::from(format!("/tmp/he-lab-channels-{hash:016x}"))
     }
 
     /// The engine VM's setup channel socket `<vm_id>.org.ovirt.hosted-engine-setup.0`.

@@ -64,6 +64,8 @@ pub fn run(config: LabConfig) -> anyhow::Result<()> {
 }
 
 fn read_request(stream: UnixStream) -> anyhow::Result<(Value, UnixStream)> {
+    // A client that connects and says nothing must not block the host.
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut line = String::new();
     BufReader::new(stream.try_clone()?).read_line(&mut line)?;
     Ok((serde_json::from_str(&line)?, stream))

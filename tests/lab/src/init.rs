@@ -93,7 +93,12 @@ pub fn build(config: &LabConfig, he_lab_binary: &Path) -> anyhow::Result<()> {
     domain::create(config, domain_version, CREATED_AT)
         .context("cannot create the storage domain")?;
 
-    let db = EngineDb::seed(config, &config.old_engine);
+    let mut db = EngineDb::seed(config, &config.old_engine);
+    // The engine disk existed before the lab was made: give it the lab's creation time so
+    // the same seed gives the same bytes.
+    for disk in &mut db.disks {
+        disk.created_at_ms = CREATED_AT * 1000;
+    }
     db.save(config)?;
     build_engine_disk(config, &db, &work, domain_version)
         .context("cannot build the engine disk")?;
@@ -106,6 +111,12 @@ pub fn build(config: &LabConfig, he_lab_binary: &Path) -> anyhow::Result<()> {
     write_file(&config.he_conf_path(), &host::he_conf::render(config))?;
     write_file(&config.vm_conf_path(), &host::vm_conf::render(config))?;
     std::fs::create_dir_all(config.channels_dir())?;
+    let link = config.dir.join("run/channels");
+    if config.channels_dir() != link {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(config.channels_dir(), &link)
+            .with_context(|| format!("cannot link {}", link.display()))?;
+    }
     appliance::build(config, &work, CREATED_AT).context("cannot build the appliance OVA")?;
 
     let files = tree::engine_config_files(config);
@@ -155,6 +166,10 @@ fn build_engine_disk(
         tree::SETUP_DONE_FILE.into(),
         tree::setup_done_content(&config.fqdn, &config.old_engine).into_bytes(),
     );
+    guest_tree.insert(
+        tree::ENGINE_DB_FILE.into(),
+        serde_json::to_string_pretty(db)?.into_bytes(),
+    );
     let tree_dir = work.join("engine-tree");
     tree::write_tree(&guest_tree, &tree_dir)?;
     disk::build_image(
@@ -165,7 +180,10 @@ fn build_engine_disk(
         CREATED_AT,
     )?;
     let guest = disk::GuestDisk::open(&path)?;
-    engine_state::write_db(&guest, db)?;
+    anyhow::ensure!(
+        engine_state::read_db(&guest)?.as_ref() == Some(db),
+        "the engine database did not land on the engine disk"
+    );
     Ok(())
 }
 

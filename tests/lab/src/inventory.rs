@@ -61,6 +61,15 @@ pub fn render(config: &LabConfig) -> String {
     text
 }
 
+/// Renders `vars.yml`: the same playbook variables, for `ansible-playbook -e @vars.yml`.
+pub fn render_vars(config: &LabConfig) -> String {
+    let mut text = String::from("# he-lab playbook variables (also in inventory.yml)\n");
+    for (name, value) in variables(config) {
+        text.push_str(&format!("{name}: {}\n", quoted(value)));
+    }
+    text
+}
+
 /// A shell wrapper that runs `he-lab --dir DIR shim TOOL "$@"`.
 fn wrapper(he_lab: &Path, dir: &Path, tool: &str) -> String {
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
@@ -71,10 +80,11 @@ fn wrapper(he_lab: &Path, dir: &Path, tool: &str) -> String {
     )
 }
 
-/// Writes `inventory.yml` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
+/// Writes `inventory.yml`, `vars.yml` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
 pub fn write(config: &LabConfig, he_lab: &Path) -> anyhow::Result<()> {
     std::fs::write(config.inventory_path(), render(config))
         .with_context(|| format!("cannot write {}", config.inventory_path().display()))?;
+    std::fs::write(config.dir.join("vars.yml"), render_vars(config))?;
     let bin = config.bin_dir();
     std::fs::create_dir_all(&bin)?;
     for tool in ["hosted-engine", "vdsm-client"] {

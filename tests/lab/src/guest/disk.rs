@@ -35,13 +35,6 @@ pub fn build_image(
         "label: dos\nlabel-id: 0x4c616231\nstart=2048, type=83, bootable\n",
     )
     .context("cannot partition the disk (sfdisk)")?;
-    // Every file gets the same time so the filesystem bytes depend only on the inputs.
-    run(Command::new("find")
-        .arg(tree_dir)
-        .args(["-exec", "touch", "-h", "-d"])
-        .arg(format!("@{fake_time}"))
-        .args(["{}", "+"]))
-    .context("cannot set file times of the guest tree")?;
     let fs_kib = (size_bytes - PARTITION_OFFSET_BYTES) / 1024;
     run(Command::new("mke2fs")
         .env("E2FSPROGS_FAKE_TIME", fake_time.to_string())
@@ -54,6 +47,43 @@ pub fn build_image(
         .arg(image)
         .arg(format!("{fs_kib}k")))
     .context("cannot make the ext4 root filesystem (mke2fs -d)")?;
+    fix_times(tree_dir, image, fake_time).context("cannot set the guest file times (debugfs)")?;
+    Ok(())
+}
+
+/// Gives every inode of the new filesystem the same atime/mtime/ctime (mke2fs -d copies the
+/// host's, which differ from run to run), so the image depends only on its inputs.
+fn fix_times(tree_dir: &Path, image: &Path, fake_time: u64) -> anyhow::Result<()> {
+    let mut paths = vec!["/".to_string(), "/lost+found".to_string()];
+    let mut pending = vec![tree_dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            paths.push(format!("/{}", path.strip_prefix(tree_dir)?.display()));
+        }
+    }
+    paths.sort();
+    let mut commands = String::new();
+    for path in &paths {
+        for field in ["atime", "mtime", "ctime"] {
+            commands.push_str(&format!("sif \"{path}\" {field} @{fake_time}\n"));
+        }
+    }
+    run_with_input(
+        Command::new("debugfs")
+            .env("E2FSPROGS_FAKE_TIME", fake_time.to_string())
+            .arg("-w")
+            .arg("-f")
+            .arg("-")
+            .arg(format!(
+                "{}?offset={PARTITION_OFFSET_BYTES}",
+                image.display()
+            )),
+        &commands,
+    )?;
     Ok(())
 }
 

@@ -163,7 +163,29 @@ pub fn write_tree(tree: &Tree, root: &Path) -> anyhow::Result<()> {
         std::fs::write(&path, content)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    for extra in ["root", "tmp", "var/tmp", "proc", "sys", "dev", "boot"] {
+    // The directories libguestfs inspection looks for to call a filesystem a Linux root.
+    for extra in [
+        "root",
+        "tmp",
+        "var/tmp",
+        "var/lib",
+        "proc",
+        "sys",
+        "dev",
+        "boot",
+        "bin",
+        "sbin",
+        "lib",
+        "lib64",
+        "usr/bin",
+        "usr/sbin",
+        "usr/lib",
+        "usr/lib64",
+        "home",
+        "mnt",
+        "opt",
+        "srv",
+    ] {
         std::fs::create_dir_all(root.join(extra))?;
     }
     Ok(())

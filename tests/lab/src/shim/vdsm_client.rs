@@ -16,8 +16,11 @@ pub const USAGE: &str =
                    namespace ...
 ";
 
-/// Namespaces and their methods with the parameters each requires, in signature order.
-const SCHEMA: &[(&str, &[(&str, &[&str])])] = &[
+/// A method name with the parameters it requires, in signature order.
+type Method = (&'static str, &'static [&'static str]);
+
+/// Namespaces and their methods.
+const SCHEMA: &[(&str, &[Method])] = &[
     ("Host", &[("getHardwareInfo", &[]), ("getVMList", &[])]),
     (
         "Image",

@@ -102,8 +102,12 @@ impl<'s, 'a> Shell<'s, 'a> {
         status
     }
 
-    /// One simple command with its redirections.
+    /// One simple command with its redirections (a `( ... )` group runs as a list).
     fn run_simple(&mut self, command: &str) -> i32 {
+        let trimmed = command.trim();
+        if let Some(group) = trimmed.strip_prefix('(').and_then(|g| g.strip_suffix(')')) {
+            return self.run_list(group);
+        }
         let mut words = Vec::new();
         let mut stdout = Sink::Console;
         let mut stderr = Sink::Console;
@@ -272,6 +276,7 @@ fn split_list(line: &str) -> Vec<(String, String)> {
     let mut operator = String::new();
     let mut current = String::new();
     let mut quote: Option<char> = None;
+    let mut depth = 0i32;
     let chars: Vec<char> = line.chars().collect();
     let mut index = 0;
     while index < chars.len() {
@@ -280,7 +285,9 @@ fn split_list(line: &str) -> Vec<(String, String)> {
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
-            None if (c == '&' || c == '|') && chars.get(index + 1) == Some(&c) => {
+            None if c == '(' => depth += 1,
+            None if c == ')' => depth -= 1,
+            None if depth == 0 && (c == '&' || c == '|') && chars.get(index + 1) == Some(&c) => {
                 parts.push((operator.clone(), current.trim().to_string()));
                 operator = format!("{c}{c}");
                 current.clear();
@@ -313,6 +320,13 @@ mod tests {
             ]
         );
         assert_eq!(split_words("a 'b c' d\\ e"), vec!["a", "b c", "d e"]);
+    }
+
+    #[test]
+    fn groups_stay_whole() {
+        let parts = split_list("a || ( b && c )");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].1, "( b && c )");
     }
 
     #[test]

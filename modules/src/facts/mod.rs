@@ -1,0 +1,3 @@
+//! Facts gathered from the host for the playbooks' preconditions.
+
+pub mod maintenance;
