@@ -229,7 +229,7 @@ impl Connection {
                     relogged = true;
                     self.login_again(&call)?;
                 }
-                401 | 403 => {
+                401 => {
                     return Err(EngineError::Login {
                         username: self.settings.username.clone(),
                         reason: format!("{call} was refused with HTTP {}", answer.status),
