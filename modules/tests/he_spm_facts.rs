@@ -77,11 +77,13 @@ fn v4_engine_facts_ca_dest_sso_and_logout() {
         .iter()
         .filter(|s| s.path.starts_with("/ovirt-engine/api"))
         .collect();
-    assert!(api.iter().all(|s| s.header("Version") == Some("4")
-        && s.header("Authorization") == Some("Bearer TOKEN-abc")));
+    assert!(api
+        .iter()
+        .all(|s| s.header("Version") == Some("4")
+            && s.header("Authorization") == Some("Bearer TOKEN-1")));
     let last = seen.last().unwrap();
     assert_eq!(last.path, "/ovirt-engine/services/sso-logout");
-    assert!(last.body.contains("token=TOKEN-abc"));
+    assert!(last.body.contains("token=TOKEN-1"));
     fake_host::assert_secret_absent(
         work.path(),
         &outputs(&run).each_ref().map(String::as_str),
@@ -217,6 +219,27 @@ fn flaky_engine_is_retried() {
         .filter(|s| s.path == "/ovirt-engine/api")
         .count();
     assert_eq!(roots, 3, "503, reset, then the answer");
+}
+
+#[test]
+fn an_expired_token_is_renewed_once() {
+    let engine = FakeEngine::start(Profile {
+        expire_token_at_call: Some(3),
+        ..Profile::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    run(&engine.url(), json!({}), work.path()).assert_ok();
+    let logins = engine
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/ovirt-engine/sso/oauth/token")
+        .count();
+    assert_eq!(logins, 2, "logged in again after the 401");
+    let last = engine.seen().last().unwrap().clone();
+    assert!(
+        last.body.contains("token=TOKEN-2"),
+        "logs out the new token"
+    );
 }
 
 #[test]

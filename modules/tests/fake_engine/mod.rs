@@ -27,6 +27,8 @@ pub struct Profile {
     pub delay: Option<Duration>,
     /// Free bytes on the hosted-engine storage domain.
     pub available_bytes: u64,
+    /// The SSO token stops being valid at this API call (v4 clients must log in again).
+    pub expire_token_at_call: Option<usize>,
 }
 
 impl Default for Profile {
@@ -37,6 +39,7 @@ impl Default for Profile {
             fail_first: 0,
             delay: None,
             available_bytes: 50 << 30,
+            expire_token_at_call: None,
         }
     }
 }
@@ -63,6 +66,8 @@ impl Seen {
 struct State {
     seen: Vec<Seen>,
     api_calls: usize,
+    tokens_issued: usize,
+    token_expired: bool,
     disks: Vec<(String, String, u64, u32)>, // id, name, size, polls
 }
 
@@ -232,7 +237,13 @@ fn respond(request: &Seen, state: &mut State, profile: &Profile, ca_pem: &str) -
             ));
         }
         if request.body.contains(&format!("password={}", PASSWORD)) {
-            return Some((200, "application/json", vec![], r#"{"access_token":"TOKEN-abc","scope":"ovirt-app-api","exp":"9223372036854775807","token_type":"bearer"}"#.into()));
+            state.tokens_issued += 1;
+            state.token_expired = false;
+            let token = format!("TOKEN-{}", state.tokens_issued);
+            let body = format!(
+                r#"{{"access_token":"{token}","scope":"ovirt-app-api","exp":"9223372036854775807","token_type":"bearer"}}"#
+            );
+            return Some((200, "application/json", vec![], body));
         }
         return Some((400, "application/json", vec![], r#"{"error_code":"access_denied","error":"Cannot authenticate user 'admin@internal': The username or password is incorrect."}"#.into()));
     }
@@ -275,10 +286,17 @@ fn respond(request: &Seen, state: &mut State, profile: &Profile, ca_pem: &str) -
         if request.header("Prefer") == Some("persistent-auth") {
             extra.push(("JSESSIONID".to_string(), "S1".to_string()));
         }
-    } else if request.header("Authorization") != Some("Bearer TOKEN-abc")
-        || request.header("Version") != Some("4")
-    {
-        return Some((401, "text/html", vec![], "<html/>".into()));
+    } else {
+        if profile.expire_token_at_call == Some(state.api_calls) {
+            state.token_expired = true;
+        }
+        let valid = format!("Bearer TOKEN-{}", state.tokens_issued);
+        if state.token_expired
+            || request.header("Authorization") != Some(valid.as_str())
+            || request.header("Version") != Some("4")
+        {
+            return Some((401, "text/html", vec![], "<html/>".into()));
+        }
     }
     let v3 = profile.v3;
     let status = |state: &str| {
