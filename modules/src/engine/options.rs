@@ -1,0 +1,277 @@
+//! The engine options every engine-facing module takes (SPEC 4, "Common engine options").
+
+use super::ca::Fingerprint;
+use crate::ansible::{take_named, OptionError, OptionSet, Secret};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Names of the options in this group (also the doc fragment `ovirt_he.upgrade.engine`).
+pub const NAMES: &[&str] = &[
+    "engine_url",
+    "username",
+    "password",
+    "ca_file",
+    "ca_fingerprint",
+    "timeout",
+    "api_version",
+];
+
+/// Default engine user.
+pub const DEFAULT_USERNAME: &str = "admin@internal";
+
+/// Default per-request timeout in seconds.
+pub const DEFAULT_TIMEOUT_S: u64 = 60;
+
+/// How to talk to the engine, as the user gave it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineOptions {
+    /// `https://FQDN/ovirt-engine` (only scheme, host and port are used).
+    pub engine_url: Option<String>,
+    /// Engine user, `user@profile`.
+    #[serde(default = "default_username")]
+    pub username: String,
+    /// The user's password.
+    pub password: Option<Secret>,
+    /// The engine CA certificate (PEM); fetched from the engine when not given.
+    pub ca_file: Option<PathBuf>,
+    /// Pinned SHA-1 or SHA-256 fingerprint of the engine CA.
+    pub ca_fingerprint: Option<String>,
+    /// Timeout of one HTTP request, seconds.
+    #[serde(default = "default_timeout", deserialize_with = "seconds")]
+    pub timeout: u64,
+    /// API dialect.
+    #[serde(default)]
+    pub api_version: ApiVersionChoice,
+}
+
+/// Which API dialect to speak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ApiVersionChoice {
+    /// v4 when the engine offers SSO (4.x), else v3.
+    #[default]
+    Auto,
+    /// v3 (engine 3.6; 4.x engines up to 4.1 also serve it).
+    V3,
+    /// v4 (engines 4.x).
+    V4,
+}
+
+impl<'de> Deserialize<'de> for ApiVersionChoice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(u64),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => text,
+            Raw::Number(number) => number.to_string(),
+        };
+        match text.as_str() {
+            "auto" => Ok(ApiVersionChoice::Auto),
+            "3" => Ok(ApiVersionChoice::V3),
+            "4" => Ok(ApiVersionChoice::V4),
+            other => Err(serde::de::Error::custom(format!(
+                "invalid choice `{other}`, expected one of `auto`, `3`, `4`"
+            ))),
+        }
+    }
+}
+
+/// Seconds as a number or a numeric string: templated Ansible values may arrive as either.
+pub fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(number) => Ok(number),
+        Raw::Text(text) => text.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("'{text}' is not a whole number of seconds"))
+        }),
+    }
+}
+
+fn default_username() -> String {
+    DEFAULT_USERNAME.to_string()
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_S
+}
+
+impl OptionSet for EngineOptions {
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+        take_named(options, NAMES)
+    }
+}
+
+/// Validated engine options, ready to connect.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// `https://host[:port]`, no path.
+    pub base_url: reqwest::Url,
+    /// Engine user.
+    pub username: String,
+    /// The user's password.
+    pub password: Secret,
+    /// CA file to trust instead of fetching the CA.
+    pub ca_file: Option<PathBuf>,
+    /// Pinned CA fingerprint.
+    pub ca_fingerprint: Option<Fingerprint>,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+    /// API dialect.
+    pub api_version: ApiVersionChoice,
+}
+
+impl EngineOptions {
+    /// Checks the options and returns settings; errors name the option. Call before changing anything.
+    pub fn settings(&self) -> Result<EngineSettings, OptionError> {
+        let url = self
+            .engine_url
+            .as_deref()
+            .ok_or_else(|| OptionError("missing required option 'engine_url'".into()))?;
+        let password = self
+            .password
+            .clone()
+            .ok_or_else(|| OptionError("missing required option 'password'".into()))?;
+        if password.expose().is_empty() {
+            return Err(OptionError("option 'password' is empty".into()));
+        }
+        let ca_fingerprint = self
+            .ca_fingerprint
+            .as_deref()
+            .map(Fingerprint::parse)
+            .transpose()
+            .map_err(|e| OptionError(format!("option 'ca_fingerprint': {e}")))?;
+        if self.timeout == 0 {
+            return Err(OptionError(
+                "option 'timeout': must be at least 1 second".into(),
+            ));
+        }
+        if !self.username.contains('@') {
+            return Err(OptionError(format!(
+                "option 'username': '{}' has no profile; expected user@profile such as admin@internal",
+                self.username
+            )));
+        }
+        Ok(EngineSettings {
+            base_url: base_url(url)?,
+            username: self.username.clone(),
+            password,
+            ca_file: self.ca_file.clone(),
+            ca_fingerprint,
+            timeout: Duration::from_secs(self.timeout),
+            api_version: self.api_version,
+        })
+    }
+}
+
+/// `https://host[:port]` of an engine URL; the SSO and API paths are fixed below it.
+fn base_url(text: &str) -> Result<reqwest::Url, OptionError> {
+    let bad = |why: &str| {
+        OptionError(format!(
+            "option 'engine_url': '{text}' {why}; expected https://FQDN/ovirt-engine"
+        ))
+    };
+    let url = reqwest::Url::parse(text).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if url.scheme() != "https" {
+        return Err(bad("does not use https"));
+    }
+    let host = url.host_str().ok_or_else(|| bad("has no host"))?;
+    let mut base = format!("https://{host}");
+    if let Some(port) = url.port() {
+        base.push_str(&format!(":{port}"));
+    }
+    reqwest::Url::parse(&base).map_err(|e| bad(&e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn take(value: Value) -> Result<EngineOptions, OptionError> {
+        EngineOptions::take(&mut value.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn defaults_and_settings() {
+        let options = take(
+            json!({"engine_url": "https://engine.example.com/ovirt-engine", "password": "pw"}),
+        )
+        .unwrap();
+        assert_eq!(options.username, "admin@internal");
+        assert_eq!(options.timeout, 60);
+        assert_eq!(options.api_version, ApiVersionChoice::Auto);
+        let settings = options.settings().unwrap();
+        assert_eq!(settings.base_url.as_str(), "https://engine.example.com/");
+        assert_eq!(settings.password.expose(), "pw");
+    }
+
+    #[test]
+    fn api_version_accepts_numbers_and_strings_but_not_others() {
+        let v3 = take(json!({"api_version": 3})).unwrap();
+        assert_eq!(v3.api_version, ApiVersionChoice::V3);
+        let v4 = take(json!({"api_version": "4"})).unwrap();
+        assert_eq!(v4.api_version, ApiVersionChoice::V4);
+        let error = take(json!({"api_version": "5"})).unwrap_err();
+        assert!(error.0.contains("option 'api_version'"), "{error}");
+        assert!(error.0.contains("`auto`, `3`, `4`"), "{error}");
+    }
+
+    #[test]
+    fn settings_name_the_bad_option() {
+        let no_url = take(json!({"password": "pw"}))
+            .unwrap()
+            .settings()
+            .unwrap_err();
+        assert_eq!(no_url.0, "missing required option 'engine_url'");
+        let http = take(json!({"engine_url": "http://e/ovirt-engine", "password": "pw"}))
+            .unwrap()
+            .settings()
+            .unwrap_err();
+        assert!(http.0.contains("does not use https"), "{http}");
+        let no_password = take(json!({"engine_url": "https://e"}))
+            .unwrap()
+            .settings()
+            .unwrap_err();
+        assert_eq!(no_password.0, "missing required option 'password'");
+        let pin =
+            take(json!({"engine_url": "https://e", "password": "pw", "ca_fingerprint": "zz"}))
+                .unwrap()
+                .settings()
+                .unwrap_err();
+        assert!(pin.0.starts_with("option 'ca_fingerprint'"), "{pin}");
+    }
+
+    #[test]
+    fn timeouts_may_be_numeric_strings() {
+        assert_eq!(take(json!({"timeout": "30"})).unwrap().timeout, 30);
+        let error = take(json!({"timeout": "soon"})).unwrap_err();
+        assert!(error.0.contains("option 'timeout'"), "{error}");
+        let empty = take(json!({"engine_url": "https://e", "password": ""}))
+            .unwrap()
+            .settings()
+            .unwrap_err();
+        assert_eq!(empty.0, "option 'password' is empty");
+    }
+
+    #[test]
+    fn port_is_kept_and_path_dropped() {
+        let settings = take(
+            json!({"engine_url": "https://127.0.0.1:8443/ovirt-engine/api", "password": "pw"}),
+        )
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(settings.base_url.as_str(), "https://127.0.0.1:8443/");
+    }
+}

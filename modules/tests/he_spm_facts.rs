@@ -1,0 +1,332 @@
+//! he_spm_facts against a throwaway HTTPS engine (v4 and v3): facts, CA pinning, login,
+//! retries, faults, check mode, and no password anywhere.
+mod fake_engine;
+mod fake_host;
+mod support;
+
+use fake_engine::{FakeEngine, Profile, PASSWORD};
+use serde_json::{json, Value};
+use std::path::Path;
+use support::{run_module, Run};
+
+fn run(engine_url: &str, extra: Value, work: &Path) -> Run {
+    let (he_conf, bin) = fake_host::install(work);
+    let mut args = json!({
+        "engine_url": engine_url,
+        "password": PASSWORD,
+        "he_conf": he_conf,
+        "run_id": "test-run",
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        args[key.as_str()] = value.clone();
+    }
+    run_module("he_spm_facts", args, work, Some(&bin))
+}
+
+fn outputs(run: &Run) -> [String; 2] {
+    [run.result.to_string(), run.stderr.clone()]
+}
+
+#[test]
+fn v4_engine_facts_ca_dest_sso_and_logout() {
+    let engine = FakeEngine::start(Profile::default());
+    let work = tempfile::tempdir().unwrap();
+    let ca_dest = work.path().join("engine-ca.pem");
+    let run = run(&engine.url(), json!({"ca_dest": ca_dest}), work.path());
+    run.assert_ok();
+    let facts = &run.result["ansible_facts"]["he_spm"];
+    assert_eq!(facts["is_spm"], json!(true));
+    assert_eq!(facts["spm_host"], json!("host1"));
+    assert_eq!(facts["host_name"], json!("host1"));
+    assert_eq!(facts["host_id"], json!("H1"));
+    assert_eq!(facts["api_version"], json!(4));
+    assert_eq!(facts["engine_version"], json!("4.3.10.4-1.el7"));
+    assert_eq!(facts["engine_release"], json!("4.3"));
+    assert_eq!(
+        facts["datacenters"],
+        json!([{"name": "Default", "version": "4.3", "status": "up"}])
+    );
+    assert_eq!(
+        facts["clusters"],
+        json!([{"name": "Default", "version": "4.3"}])
+    );
+    assert_eq!(facts["storage_domain"]["available"], json!(50u64 << 30));
+    assert_eq!(facts["storage_domain"]["name"], json!("hosted_storage"));
+    assert_eq!(facts["aaa_domains"], json!(["internal-authz"]));
+    assert!(facts["ca"]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("fake-engine.example.com.51234"));
+    assert_eq!(facts["ca"]["sha256"].as_str().unwrap().len(), 32 * 3 - 1);
+    assert_eq!(run.result["changed"], json!(true), "ca_dest was written");
+    assert_eq!(std::fs::read_to_string(&ca_dest).unwrap(), engine.ca_pem);
+
+    let seen = engine.seen();
+    assert!(
+        seen[0]
+            .path
+            .starts_with("/ovirt-engine/services/pki-resource"),
+        "CA first"
+    );
+    assert_eq!(seen[1].path, "/ovirt-engine/sso/oauth/token");
+    assert!(
+        seen[1].body.contains("grant_type=password")
+            && seen[1].body.contains("scope=ovirt-app-api")
+    );
+    let api: Vec<_> = seen
+        .iter()
+        .filter(|s| s.path.starts_with("/ovirt-engine/api"))
+        .collect();
+    assert!(api
+        .iter()
+        .all(|s| s.header("Version") == Some("4")
+            && s.header("Authorization") == Some("Bearer TOKEN-1")));
+    let last = seen.last().unwrap();
+    assert_eq!(last.path, "/ovirt-engine/services/sso-logout");
+    assert!(last.body.contains("token=TOKEN-1"));
+    fake_host::assert_secret_absent(
+        work.path(),
+        &outputs(&run).each_ref().map(String::as_str),
+        PASSWORD,
+    );
+
+    // Again with the pin, in any case and without colons: unchanged CA file.
+    let pin = facts["ca"]["sha256"]
+        .as_str()
+        .unwrap()
+        .replace(':', "")
+        .to_lowercase();
+    let again = self::run(
+        &engine.url(),
+        json!({"ca_dest": ca_dest, "ca_fingerprint": pin}),
+        work.path(),
+    );
+    again.assert_ok();
+    assert_eq!(again.result["changed"], json!(false));
+}
+
+#[test]
+fn v3_engine_basic_session_then_logout() {
+    let engine = FakeEngine::start(Profile {
+        v3: true,
+        ..Profile::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let run = run(&engine.url(), json!({}), work.path());
+    run.assert_ok();
+    let facts = &run.result["ansible_facts"]["he_spm"];
+    assert_eq!(facts["api_version"], json!(3));
+    assert_eq!(facts["engine_version"], json!("3.6.7.5-1.el7.centos"));
+    assert_eq!(facts["engine_release"], json!("3.6"));
+    assert_eq!(facts["datacenters"][0]["version"], json!("3.6"));
+    assert_eq!(facts["is_spm"], json!(true));
+    let api: Vec<_> = engine
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.starts_with("/ovirt-engine/api"))
+        .collect();
+    assert!(api[0]
+        .header("Authorization")
+        .unwrap()
+        .starts_with("Basic "));
+    assert_eq!(api[0].header("Prefer"), Some("persistent-auth"));
+    let middle = &api[1..api.len() - 1];
+    assert!(!middle.is_empty());
+    assert!(middle.iter().all(
+        |s| s.header("Authorization").is_none() && s.header("Cookie") == Some("JSESSIONID=S1")
+    ));
+    assert!(middle.iter().all(|s| s.header("Version") == Some("3")));
+    let logout = api.last().unwrap();
+    assert_eq!(
+        (logout.path.as_str(), logout.header("Prefer")),
+        ("/ovirt-engine/api", None)
+    );
+    fake_host::assert_secret_absent(
+        work.path(),
+        &outputs(&run).each_ref().map(String::as_str),
+        PASSWORD,
+    );
+}
+
+#[test]
+fn wrong_pin_fails_before_anything_else_is_sent() {
+    let engine = FakeEngine::start(Profile::default());
+    let work = tempfile::tempdir().unwrap();
+    let run = run(
+        &engine.url(),
+        json!({"ca_fingerprint": "ab".repeat(32)}),
+        work.path(),
+    );
+    run.assert_failed_with("does not match ca_fingerprint");
+    assert!(run.msg().contains("SHA-256 is"), "{}", run.msg());
+    let seen = engine.seen();
+    assert_eq!(seen.len(), 1, "only the CA was fetched: {seen:?}");
+    assert!(seen[0]
+        .path
+        .starts_with("/ovirt-engine/services/pki-resource"));
+}
+
+#[test]
+fn ca_file_is_trusted_and_nothing_else() {
+    let engine = FakeEngine::start(Profile::default());
+    let other = FakeEngine::start(Profile::default());
+    let work = tempfile::tempdir().unwrap();
+    let ca_file = work.path().join("other-ca.pem");
+    std::fs::write(&ca_file, &other.ca_pem).unwrap();
+    let run = run(&engine.url(), json!({"ca_file": ca_file}), work.path());
+    run.assert_failed_with("TLS verification against the engine CA failed");
+    assert!(engine.seen().is_empty(), "no request completed");
+}
+
+#[test]
+fn wrong_password_v4_and_v3() {
+    for v3 in [false, true] {
+        let engine = FakeEngine::start(Profile {
+            v3,
+            ..Profile::default()
+        });
+        let work = tempfile::tempdir().unwrap();
+        let run = run(
+            &engine.url(),
+            json!({"password": "not-the-password"}),
+            work.path(),
+        );
+        run.assert_failed_with("engine login as 'admin@internal' failed");
+        if v3 {
+            assert!(run.msg().contains("HTTP 401"), "{}", run.msg());
+        } else {
+            assert!(run.msg().contains("access_denied"), "{}", run.msg());
+        }
+        fake_host::assert_secret_absent(
+            work.path(),
+            &outputs(&run).each_ref().map(String::as_str),
+            "not-the-password",
+        );
+    }
+}
+
+#[test]
+fn flaky_engine_is_retried() {
+    let engine = FakeEngine::start(Profile {
+        fail_first: 2,
+        ..Profile::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    run(&engine.url(), json!({}), work.path()).assert_ok();
+    let roots = engine
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/ovirt-engine/api")
+        .count();
+    assert_eq!(roots, 3, "503, reset, then the answer");
+}
+
+#[test]
+fn an_expired_token_is_renewed_once() {
+    let engine = FakeEngine::start(Profile {
+        expire_token_at_call: Some(3),
+        ..Profile::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    run(&engine.url(), json!({}), work.path()).assert_ok();
+    let logins = engine
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/ovirt-engine/sso/oauth/token")
+        .count();
+    assert_eq!(logins, 2, "logged in again after the 401");
+    let last = engine.seen().last().unwrap().clone();
+    assert!(
+        last.body.contains("token=TOKEN-2"),
+        "logs out the new token"
+    );
+}
+
+#[test]
+fn engine_down_is_named() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let work = tempfile::tempdir().unwrap();
+    let run = run(
+        &format!("https://127.0.0.1:{port}/ovirt-engine"),
+        json!({}),
+        work.path(),
+    );
+    run.assert_failed_with("cannot reach the engine for GET /ovirt-engine/services/pki-resource");
+    assert!(run.msg().contains("connection refused"), "{}", run.msg());
+    assert!(run.msg().contains("tried 4 times"), "{}", run.msg());
+}
+
+#[test]
+fn slow_engine_times_out_clearly() {
+    let engine = FakeEngine::start(Profile {
+        delay: Some(std::time::Duration::from_secs(3)),
+        ..Profile::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let run = run(&engine.url(), json!({"timeout": 1}), work.path());
+    run.assert_failed_with("no answer within 1 s (option 'timeout')");
+}
+
+#[test]
+fn require_spm_names_the_spm_host() {
+    let engine = FakeEngine::start(Profile {
+        this_host_spm: false,
+        ..Profile::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let facts = run(&engine.url(), json!({}), work.path());
+    facts.assert_ok();
+    assert_eq!(
+        facts.result["ansible_facts"]["he_spm"]["is_spm"],
+        json!(false)
+    );
+    assert_eq!(
+        facts.result["ansible_facts"]["he_spm"]["spm_host"],
+        json!("host2")
+    );
+    let strict = run(&engine.url(), json!({"require_spm": true}), work.path());
+    strict.assert_failed_with("This host (host1) is not the SPM one (the SPM is host2)");
+}
+
+#[test]
+fn check_mode_does_not_write_ca_dest() {
+    let engine = FakeEngine::start(Profile::default());
+    let work = tempfile::tempdir().unwrap();
+    let ca_dest = work.path().join("engine-ca.pem");
+    let run = run(
+        &engine.url(),
+        json!({"ca_dest": ca_dest, "_ansible_check_mode": true, "_ansible_diff": true}),
+        work.path(),
+    );
+    run.assert_ok();
+    assert_eq!(run.result["changed"], json!(true));
+    assert_eq!(run.result["diff"]["after"]["written"], json!(true));
+    assert!(!ca_dest.exists());
+}
+
+#[test]
+fn bad_options_are_named_before_any_request() {
+    let work = tempfile::tempdir().unwrap();
+    run(
+        "http://engine.example.com/ovirt-engine",
+        json!({}),
+        work.path(),
+    )
+    .assert_failed_with("option 'engine_url'");
+    run(
+        "https://engine.example.com",
+        json!({"api_version": 5}),
+        work.path(),
+    )
+    .assert_failed_with("option 'api_version'");
+    run(
+        "https://engine.example.com",
+        json!({"ca_fingerprint": "12:34"}),
+        work.path(),
+    )
+    .assert_failed_with("option 'ca_fingerprint'");
+}
