@@ -5,4 +5,6 @@
 //! socket and HTTPS to the engine, exactly as on a real hosted-engine host.
 
 pub mod ansible;
+pub mod backup;
+pub mod guest;
 pub mod host;
