@@ -6,5 +6,6 @@
 
 pub mod ansible;
 pub mod backup;
+pub mod cloudinit;
 pub mod guest;
 pub mod host;
