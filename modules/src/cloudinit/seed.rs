@@ -115,7 +115,7 @@ pub fn answer(key: &str, value: &Value) -> Result<String, SeedError> {
         Value::Bool(true) => "bool:True".to_string(),
         Value::Bool(false) => "bool:False".to_string(),
         Value::Number(n) if n.is_i64() || n.is_u64() => format!("int:{n}"),
-        Value::String(s) => format!("str:{}", single_line(s).map_err(|why| bad(why))?),
+        Value::String(s) => format!("str:{}", single_line(s).map_err(bad)?),
         Value::Null => "none:None".to_string(),
         _ => return Err(bad("values are strings, integers, booleans or null")),
     };
