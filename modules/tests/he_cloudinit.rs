@@ -272,3 +272,140 @@ fn refuses_bad_inputs_before_writing() {
     run_module("he_cloudinit", bad, work.path(), None).assert_failed_with("network.prefix");
     assert!(!dest.exists());
 }
+
+/// The he-lab binary (HE_LAB_BIN), for tests against the simulated host.
+fn he_lab(dir: &Path, args: &[&str]) -> std::process::Output {
+    let binary = std::env::var_os("HE_LAB_BIN").expect(
+        "HE_LAB_BIN must name the he-lab binary (cargo build -p he-lab; HE_LAB_BIN=$CARGO_TARGET_DIR/debug/he-lab)",
+    );
+    let output = Command::new(binary)
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "he-lab {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Reads the setup channel until the SETUP marker, a FAIL marker, EOF or 90 s of silence.
+fn channel_lines(path: &Path) -> Vec<String> {
+    use std::io::BufRead;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let stream = loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(stream) => break stream,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("channel {}: {e}", path.display())
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(90)))
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        let done = line.starts_with("HE_APPLIANCE_ENGINE_SETUP_") || line.ends_with("_FAIL");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    lines
+}
+
+/// The lab's own backup, injected with he_inject_backup into its engine disk, is restored
+/// by the lab VM booting our ISO: both markers arrive and the engine comes up.
+#[test]
+fn lab_vm_boots_our_iso_and_restores_the_backup() {
+    if std::env::var_os("LIBGUESTFS_BACKEND").is_none() {
+        std::env::set_var("LIBGUESTFS_BACKEND", "direct");
+        std::env::set_var("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
+    }
+    let work = tempfile::tempdir().unwrap();
+    let lab = work.path().join("lab");
+    he_lab(&lab, &["init", "--seed", "11"]);
+    he_lab(&lab, &["up"]);
+    let status: Value =
+        serde_json::from_slice(&he_lab(&lab, &["status", "--json"]).stdout).unwrap();
+    let bin = PathBuf::from(status["bin_dir"].as_str().unwrap());
+    let shutdown = Command::new(bin.join("hosted-engine"))
+        .arg("--vm-shutdown")
+        .output()
+        .unwrap();
+    assert!(shutdown.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while serde_json::from_slice::<Value>(&he_lab(&lab, &["status", "--json"]).stdout).unwrap()
+        ["vm_state"]
+        != "down"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lab VM did not go down"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let inspect: Value =
+        serde_json::from_slice(&he_lab(&lab, &["inspect", "--json"]).stdout).unwrap();
+    let disk = inspect["engine_disk"]["path"].as_str().unwrap();
+
+    let backup = status["engine_backup"].as_str().unwrap();
+    let inject = run_module(
+        "he_inject_backup",
+        json!({"backup": backup, "disk": disk}),
+        work.path(),
+        None,
+    );
+    inject.assert_ok();
+    let dwh = inject.result["backup"]["dwh"].clone();
+    assert_eq!(
+        dwh,
+        json!(true),
+        "the lab backup has a DWH dump: its restore needs --provision-dwh-db"
+    );
+    let iso = work.path().join("seed.iso");
+    let mut arguments = args(&iso);
+    arguments["vm_id"] = status["vm_id"].clone();
+    arguments["fqdn"] = status["fqdn"].clone();
+    arguments["dwh"] = dwh;
+    arguments.as_object_mut().unwrap().remove("answers");
+    run_module("he_cloudinit", arguments, work.path(), None).assert_ok();
+
+    let vm_conf = std::fs::read_to_string(status["vm_conf"].as_str().unwrap()).unwrap();
+    let patched = vm_conf.replace(
+        "path:,device:cdrom",
+        &format!("path:{},device:cdrom", iso.display()),
+    );
+    assert_ne!(patched, vm_conf, "the lab vm.conf has an empty cdrom path");
+    let copy = work.path().join("vm.conf");
+    std::fs::write(&copy, patched).unwrap();
+    let start = Command::new(bin.join("hosted-engine"))
+        .args(["--vm-start", &format!("--vm-conf={}", copy.display())])
+        .output()
+        .unwrap();
+    assert!(
+        start.status.success(),
+        "{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
+    let lines = channel_lines(Path::new(status["channel"].as_str().unwrap()));
+    let markers: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("HE_APPLIANCE_ENGINE_"))
+        .collect();
+    he_lab(&lab, &["down"]);
+    assert_eq!(
+        markers,
+        [
+            "HE_APPLIANCE_ENGINE_RESTORE_SUCCESS",
+            "HE_APPLIANCE_ENGINE_SETUP_SUCCESS"
+        ],
+        "{lines:#?}"
+    );
+}

@@ -538,3 +538,54 @@ fn uploads_into_the_guest_root_and_is_idempotent() {
     again.assert_ok();
     assert_eq!(again.result["changed"], json!(false), "{}", again.result);
 }
+
+/// The he-lab binary (HE_LAB_BIN), for tests against the simulated host.
+fn he_lab() -> PathBuf {
+    let path = std::env::var_os("HE_LAB_BIN").expect(
+        "HE_LAB_BIN must name the he-lab binary (cargo build -p he-lab; HE_LAB_BIN=$CARGO_TARGET_DIR/debug/he-lab)",
+    );
+    PathBuf::from(path)
+}
+
+#[test]
+fn lab_engine_backup_archive_validates() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("lab");
+    let init = Command::new(he_lab())
+        .arg("--dir")
+        .arg(&dir)
+        .args(["init", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "he-lab init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let status = Command::new(he_lab())
+        .arg("--dir")
+        .arg(&dir)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let archive = status["engine_backup"].as_str().unwrap();
+    let run = run_module(
+        "he_inject_backup",
+        json!({"backup": archive, "validate_only": true}),
+        work.path(),
+        None,
+    );
+    run.assert_ok();
+    let backup = &run.result["backup"];
+    assert_eq!(backup["engine_version"], json!("3.6.7.5"), "{backup}");
+    assert_eq!(backup["dwh"], json!(true));
+    assert_eq!(
+        backup["sha256"],
+        json!(hex::encode(Sha256::digest(std::fs::read(archive).unwrap())))
+    );
+    assert!(
+        backup["aaa"].as_array().is_some_and(|a| !a.is_empty()),
+        "{backup}"
+    );
+}
