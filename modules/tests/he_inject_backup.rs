@@ -589,3 +589,30 @@ fn lab_engine_backup_archive_validates() {
         "{backup}"
     );
 }
+
+/// engine-backup itself: GNU tar with `-S`, so a sparse dump is a GNU sparse member.
+#[test]
+fn validates_an_archive_made_by_gnu_tar_with_sparse_members() {
+    let work = tempfile::tempdir().unwrap();
+    let script = r#"set -e
+        mkdir -p t/db f/etc/ovirt-engine
+        truncate -s 20M t/db/engine_backup.db
+        echo data | dd of=t/db/engine_backup.db bs=1 seek=5000000 conv=notrunc 2>/dev/null
+        echo 4.1.9.1 > t/version; echo centos7 > t/os_version; echo 'X=1' > t/config
+        echo 'ENGINE_FQDN=engine' > f/etc/ovirt-engine/engine.conf
+        tar -C f -cpSJf t/files etc
+        (cd t && find . -type f ! -name md5sum -printf '%P\n' | xargs md5sum > ../md5 && mv ../md5 md5sum)
+        tar -C t -cpSzf engine.tar.gz ."#;
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(work.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "needs GNU tar, xz, md5sum");
+    let args = json!({"backup": work.path().join("engine.tar.gz"), "validate_only": true});
+    let run = run_module("he_inject_backup", args, work.path(), None);
+    run.assert_ok();
+    assert_eq!(run.result["backup"]["files_count"], json!(1));
+    assert_eq!(run.result["backup"]["engine_version"], json!("4.1.9.1"));
+}

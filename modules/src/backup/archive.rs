@@ -61,9 +61,9 @@ pub struct BackupFacts {
 
 /// Validates the engine-backup archive at `path` in one read.
 pub fn validate(path: &Path, limits: &Limits) -> Result<BackupFacts, BackupError> {
-    let unreadable = |source| BackupError::Unreadable {
+    let unreadable = |error| BackupError::Unreadable {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let file_mtime_s = file.metadata().and_then(|m| m.modified()).ok();

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     /// The archive file could not be opened or read.
-    #[error("cannot read backup archive {path}: {source}")]
+    #[error("cannot read backup archive {path}: {error}")]
     Unreadable {
         /// The archive.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The archive (or its `./files` member) ends early.
     #[error("{what} is truncated: {detail}")]

@@ -55,7 +55,10 @@ pub fn walk<R: Read>(
         let size_bytes = entry.size();
         total_bytes += size_bytes;
         check_limits(source, members, size_bytes, total_bytes, &name)?;
-        end_of_last = entry.raw_file_position() + size_bytes.div_ceil(512) * 512;
+        // Where this member's data ends in the stream: its stored size, which is smaller
+        // than `size()` for GNU sparse members (engine-backup runs `tar -S`).
+        let stored_bytes = entry.header().entry_size().unwrap_or(size_bytes);
+        end_of_last = entry.raw_file_position() + stored_bytes.div_ceil(512) * 512;
         walked.newest_mtime_s = walked
             .newest_mtime_s
             .max(entry.header().mtime().unwrap_or(0));

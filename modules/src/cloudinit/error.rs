@@ -14,14 +14,14 @@ pub enum SeedError {
         why: String,
     },
     /// A file operation failed.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {error}")]
     Io {
         /// What was being done.
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The ISO writer could not run or failed.
     #[error("{tool} failed: {detail}")]
@@ -39,9 +39,9 @@ pub fn io(
     path: impl Into<PathBuf>,
 ) -> impl FnOnce(std::io::Error) -> SeedError {
     let path = path.into();
-    move |source| SeedError::Io {
+    move |error| SeedError::Io {
         action,
         path,
-        source,
+        error,
     }
 }
