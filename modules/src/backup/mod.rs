@@ -16,8 +16,10 @@ pub use archive::{validate, BackupFacts};
 pub use error::BackupError;
 pub use stream::Compression;
 
-/// Size and count limits, applied to the archive and to `./files` separately.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Size and count limits, applied to the archive and to `./files` separately (module
+/// options `max_members`, `max_member_bytes`, `max_total_bytes`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Most members in one tar stream.
     pub max_members: u64,

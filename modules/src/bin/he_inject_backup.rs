@@ -1,6 +1,7 @@
 //! he_inject_backup: validates an engine-backup archive and uploads it into the engine disk.
 use anyhow::Context as _;
-use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_rest, Context, Failure};
+use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_named, take_rest};
+use he_modules::ansible::{Context, Failure};
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, Limits};
 use he_modules::guest::{self, Upload};
@@ -25,12 +26,6 @@ struct Options {
     he_conf: PathBuf,
     #[serde(default)]
     run_as_vdsm: bool,
-    #[serde(default = "default_max_members")]
-    max_members: u64,
-    #[serde(default = "default_max_member_bytes")]
-    max_member_bytes: u64,
-    #[serde(default = "default_max_total_bytes")]
-    max_total_bytes: u64,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
@@ -44,17 +39,9 @@ enum DiskFormat {
 fn default_dest() -> String {
     "/root/engine_backup.tar.gz".into()
 }
+
 fn default_he_conf() -> PathBuf {
     DEFAULT_HE_CONF.into()
-}
-fn default_max_members() -> u64 {
-    backup::DEFAULT_MAX_MEMBERS
-}
-fn default_max_member_bytes() -> u64 {
-    backup::DEFAULT_MAX_MEMBER_BYTES
-}
-fn default_max_total_bytes() -> u64 {
-    backup::DEFAULT_MAX_TOTAL_BYTES
 }
 
 impl OptionSet for Options {
@@ -72,19 +59,27 @@ impl OptionSet for Options {
     }
 }
 
+/// The archive limits, shared option names with their defaults.
+struct LimitOptions(Limits);
+
+impl OptionSet for LimitOptions {
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+        take_named(
+            options,
+            &["max_members", "max_member_bytes", "max_total_bytes"],
+        )
+        .map(Self)
+    }
+}
+
 struct HeInjectBackup;
 
 impl Module for HeInjectBackup {
     const NAME: &'static str = "he_inject_backup";
-    type Options = Options;
+    type Options = (LimitOptions, Options);
 
-    fn run(context: &mut Context, options: Options) -> anyhow::Result<Outcome> {
-        let limits = Limits {
-            max_members: options.max_members,
-            max_member_bytes: options.max_member_bytes,
-            max_total_bytes: options.max_total_bytes,
-        };
-        let facts = backup::validate(&options.backup, &limits)?;
+    fn run(context: &mut Context, (limits, options): Self::Options) -> anyhow::Result<Outcome> {
+        let facts = backup::validate(&options.backup, &limits.0)?;
         tracing::info!("backup {} is valid: {facts:?}", options.backup.display());
         let summary = format!(
             "engine-backup of {} ({} bytes, DWH: {}, Reports: {})",
