@@ -616,3 +616,14 @@ fn validates_an_archive_made_by_gnu_tar_with_sparse_members() {
     assert_eq!(run.result["backup"]["files_count"], json!(1));
     assert_eq!(run.result["backup"]["engine_version"], json!("4.1.9.1"));
 }
+
+#[test]
+fn refuses_a_backup_the_target_engine_cannot_restore() {
+    let work = tempfile::tempdir().unwrap();
+    let backup = write(work.path(), "engine.tar.gz", &standard_archive());
+    let args = json!({"backup": backup, "validate_only": true, "target_version": "4.4.10"});
+    let run = run_module("he_inject_backup", args, work.path(), None);
+    run.assert_failed_with("backup was created by engine 4.1.9.1 and cannot be restored by engine 4.4.10: only equal major.minor or the upgrades 3.6:4.0, 4.3:4.4 are possible");
+    let args = json!({"backup": backup, "validate_only": true, "target_version": "4.2", "allowed_upgrades": ["4.1:4.2"]});
+    run_module("he_inject_backup", args, work.path(), None).assert_ok();
+}

@@ -62,4 +62,14 @@ pub enum BackupError {
     /// `./version` is not an engine version.
     #[error("member ./version does not hold an engine version: {0:?}")]
     BadVersion(String),
+    /// The target engine cannot restore a backup of this version.
+    #[error("backup was created by engine {backup} and cannot be restored by engine {target}: only equal major.minor or the upgrades {allowed} are possible")]
+    NotRestorable {
+        /// The backup's engine version.
+        backup: String,
+        /// The target engine version.
+        target: String,
+        /// The allowed `FROM:TO` pairs.
+        allowed: String,
+    },
 }

@@ -47,9 +47,39 @@ pub fn parse_version(text: &str) -> Option<String> {
     (numeric(parts.next()) && numeric(parts.next())).then(|| version.to_string())
 }
 
+/// `major.minor` of a version (`4.1.9.1` -> `4.1`).
+pub fn major_minor(version: &str) -> String {
+    version
+        .split(['.', '-', '_'])
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Whether engine-backup of `target` restores a backup made by `backup`: equal major.minor,
+/// or a `FROM:TO` pair in `allowed_upgrades` (engine-backup's VALID_BACKUP_RESTORE_PAIRS,
+/// reference §7).
+pub fn restorable(backup: &str, target: &str, allowed_upgrades: &[String]) -> bool {
+    let (from, to) = (major_minor(backup), major_minor(target));
+    from == to
+        || allowed_upgrades
+            .iter()
+            .any(|pair| pair.trim() == format!("{from}:{to}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_restorable_version_pairs() {
+        let allowed = ["3.6:4.0".to_string(), "4.3:4.4".to_string()];
+        assert!(restorable("3.6.7.5", "4.0", &allowed));
+        assert!(restorable("4.3.10.4", "4.4.10", &allowed));
+        assert!(restorable("4.1.9", "4.1", &allowed));
+        assert!(!restorable("3.6.7.5", "4.4", &allowed));
+        assert!(!restorable("4.0.6", "4.3", &allowed));
+    }
 
     #[test]
     fn parses_engine_backup_md5sum() {

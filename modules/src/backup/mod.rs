@@ -1,8 +1,7 @@
 //! engine-backup archive validation: one streaming pass that checks everything the restore
 //! inside the new appliance will rely on (SPEC 9.3, reference original-tool §7).
 //!
-//! Not here: uploading the archive (see `guest`) or deciding whether its version may be
-//! restored by the target engine (a playbook variable).
+//! Not here: uploading the archive (see `guest`).
 
 mod archive;
 mod error;
@@ -14,6 +13,7 @@ mod walk;
 
 pub use archive::{validate, BackupFacts};
 pub use error::BackupError;
+pub use manifest::restorable;
 pub use stream::Compression;
 
 /// Size and count limits, applied to the archive and to `./files` separately (module
