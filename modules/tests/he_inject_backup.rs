@@ -627,3 +627,75 @@ fn refuses_a_backup_the_target_engine_cannot_restore() {
     let args = json!({"backup": backup, "validate_only": true, "target_version": "4.2", "allowed_upgrades": ["4.1:4.2"]});
     run_module("he_inject_backup", args, work.path(), None).assert_ok();
 }
+
+/// A fake guestfish recording who ran it and what it was told, answering with `written`
+/// as the read-back checksum; in a world-readable directory so uid 36 can run it.
+fn fake_guestfish(work: &Path, written: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = work.join("bin");
+    let record = work.join("record");
+    std::fs::create_dir_all(&record).unwrap();
+    for dir in [work, &record] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    support::write_script(
+        &bin,
+        "guestfish",
+        &format!(
+            "id -u > {r}/uid; echo \"${{XDG_RUNTIME_DIR:-unset}}\" > {r}/xdg; echo \"$@\" > {r}/argv\n\
+             cat > {r}/script\necho he-previous-checksum\necho he-written-checksum\necho {written}",
+            r = record.display()
+        ),
+    );
+    bin
+}
+
+#[test]
+fn runs_guestfish_as_vdsm_with_the_script_on_stdin() {
+    let work = tempfile::tempdir().unwrap();
+    let bytes = standard_archive();
+    let backup = write(work.path(), "engine.tar.gz", &bytes);
+    let disk = write(work.path(), "disk.img", &[0; 512]);
+    let bin = fake_guestfish(work.path(), &hex::encode(Sha256::digest(&bytes)));
+    let args = json!({"backup": backup, "disk": disk, "run_as_vdsm": true, "dest": "/root/b.tgz"});
+    let run = run_module("he_inject_backup", args, work.path(), Some(&bin));
+    run.assert_ok();
+    assert_eq!(run.result["changed"], json!(true));
+    let recorded =
+        |name: &str| std::fs::read_to_string(work.path().join("record").join(name)).unwrap();
+    assert_eq!(recorded("uid"), "36\n");
+    assert_eq!(recorded("xdg"), "unset\n");
+    assert_eq!(
+        recorded("argv"),
+        format!("--rw --format=raw -a {} -i\n", disk.display())
+    );
+    let script = recorded("script");
+    assert!(
+        script.contains(&format!(
+            "upload \"{}\" \"/root/b.tgz\"\n",
+            backup.display()
+        )),
+        "{script}"
+    );
+    assert!(script.contains("chmod 0600 \"/root/b.tgz\"\n"), "{script}");
+}
+
+#[test]
+fn fails_when_the_read_back_checksum_differs() {
+    let work = tempfile::tempdir().unwrap();
+    let backup = write(work.path(), "engine.tar.gz", &standard_archive());
+    let disk = write(work.path(), "disk.img", &[0; 512]);
+    let bin = fake_guestfish(work.path(), &"0".repeat(64));
+    let run = run_module(
+        "he_inject_backup",
+        json!({"backup": backup, "disk": disk}),
+        work.path(),
+        Some(&bin),
+    );
+    run.assert_failed_with("read-back checksum of /root/engine_backup.tar.gz");
+    assert_eq!(
+        run.result["changed"],
+        json!(true),
+        "the disk may have been written"
+    );
+}
