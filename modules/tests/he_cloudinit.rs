@@ -292,6 +292,21 @@ fn he_lab(dir: &Path, args: &[&str]) -> std::process::Output {
     output
 }
 
+/// Stops the lab's daemon and VM when the test ends, passed or not.
+struct LabDown(PathBuf);
+
+impl Drop for LabDown {
+    fn drop(&mut self) {
+        if let Some(binary) = std::env::var_os("HE_LAB_BIN") {
+            let _ = Command::new(binary)
+                .arg("--dir")
+                .arg(&self.0)
+                .arg("down")
+                .output();
+        }
+    }
+}
+
 /// Reads the setup channel until the SETUP marker, a FAIL marker, EOF or 90 s of silence.
 fn channel_lines(path: &Path) -> Vec<String> {
     use std::io::BufRead;
@@ -332,6 +347,7 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
     let lab = work.path().join("lab");
     he_lab(&lab, &["init", "--seed", "11"]);
     he_lab(&lab, &["up"]);
+    let _down = LabDown(lab.clone());
     let status: Value =
         serde_json::from_slice(&he_lab(&lab, &["status", "--json"]).stdout).unwrap();
     let bin = PathBuf::from(status["bin_dir"].as_str().unwrap());
@@ -399,7 +415,6 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
         .iter()
         .filter(|l| l.starts_with("HE_APPLIANCE_ENGINE_"))
         .collect();
-    he_lab(&lab, &["down"]);
     assert_eq!(
         markers,
         [
