@@ -96,8 +96,6 @@ pub struct ChannelReader {
     receiver: Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     offset: usize,
-    /// Bytes handed out so far.
-    pub position: u64,
 }
 
 /// A byte pipe between two threads holding at most `chunks` buffered writes.
@@ -107,7 +105,6 @@ pub fn channel(chunks: usize) -> (io::BufWriter<ChannelWriter>, ChannelReader) {
         receiver,
         chunk: Vec::new(),
         offset: 0,
-        position: 0,
     };
     (
         io::BufWriter::with_capacity(256 * 1024, ChannelWriter(sender)),
@@ -142,7 +139,6 @@ impl Read for ChannelReader {
         let count = buf.len().min(self.chunk.len() - self.offset);
         buf[..count].copy_from_slice(&self.chunk[self.offset..self.offset + count]);
         self.offset += count;
-        self.position += count as u64;
         Ok(count)
     }
 }
@@ -195,7 +191,6 @@ mod tests {
         reader.read_to_end(&mut all).unwrap();
         producer.join().unwrap();
         assert_eq!(all.len(), 100_000);
-        assert_eq!(reader.position, 100_000);
         assert_eq!(all[99_999], 99);
     }
 }
