@@ -5,7 +5,10 @@
 //! socket and HTTPS to the engine, exactly as on a real hosted-engine host.
 
 pub mod ansible;
+pub mod backup;
+pub mod cloudinit;
 pub mod engine;
 pub mod facts;
+pub mod guest;
 pub mod host;
 pub mod vm;

@@ -234,6 +234,11 @@ impl LabConfig {
         self.dir.join("stage")
     }
 
+    /// `DIR/var/lib/ovirt-hosted-engine-upgrade`: the playbooks' resumable state.
+    pub fn upgrade_state_dir(&self) -> PathBuf {
+        self.dir.join("var/lib/ovirt-hosted-engine-upgrade")
+    }
+
     /// `DIR/log`: module run logs.
     pub fn log_dir(&self) -> PathBuf {
         self.dir.join("log")

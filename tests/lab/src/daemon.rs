@@ -95,6 +95,7 @@ fn handle(config: &LabConfig, running: &Arc<Mutex<Running>>, request: &Value) ->
             vm.exit_code = 0;
             vm.exit_message.clear();
             vm.engine_running = false;
+            vm.booted = false;
             if let Err(error) = state::save_vm(config, &vm) {
                 return json!({"ok": false, "code": 100, "message": format!("{error:#}")});
             }

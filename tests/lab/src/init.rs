@@ -129,7 +129,12 @@ pub fn build(config: &LabConfig, he_lab_binary: &Path) -> anyhow::Result<()> {
     backup::write(&content, &config.engine_backup_path(), &work, CREATED_AT)
         .context("cannot write the engine-backup archive")?;
 
-    for dir in [config.stage_dir(), config.log_dir(), config.tasks_dir()] {
+    for dir in [
+        config.stage_dir(),
+        config.log_dir(),
+        config.tasks_dir(),
+        config.upgrade_state_dir(),
+    ] {
         std::fs::create_dir_all(dir)?;
     }
     state::reset_runtime(config)?;

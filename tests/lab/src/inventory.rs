@@ -27,7 +27,7 @@ pub fn variables(config: &LabConfig) -> Vec<(&'static str, String)> {
         ("he_vm_conf", path(&config.vm_conf_path())),
         ("he_engine_backup", path(&config.engine_backup_path())),
         ("he_appliance_desc_dir", path(&config.appliance_dir())),
-        ("he_appliance_ova", path(&config.appliance_ova_path())),
+        ("he_state_dir", path(&config.upgrade_state_dir())),
         ("he_stage_dir", path(&config.stage_dir())),
         ("he_log_dir", path(&config.log_dir())),
         ("he_report_path", path(&config.report_path())),
@@ -35,6 +35,24 @@ pub fn variables(config: &LabConfig) -> Vec<(&'static str, String)> {
         ("he_vm_id", config.vm_id.clone()),
         ("he_fqdn", config.fqdn.clone()),
     ]
+}
+
+/// `PATH` with the lab's `bin/` first.
+pub fn search_path(config: &LabConfig) -> String {
+    format!(
+        "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        config.bin_dir().display()
+    )
+}
+
+/// Renders `env.sh`: the lab's tools first on PATH, for shells and `ansible-playbook`.
+pub fn render_env(config: &LabConfig) -> String {
+    format!(
+        "# he-lab: . {}/env.sh\nexport PATH={}:\"$PATH\"\nexport LIBGUESTFS_BACKEND=direct\nexport HE_LAB_DIR={}\n",
+        config.dir.display(),
+        config.bin_dir().display(),
+        config.dir.display()
+    )
 }
 
 /// Renders `inventory.yml`: host `hosted_engine_host`, local connection, PATH with the lab's
@@ -49,11 +67,11 @@ pub fn render(config: &LabConfig) -> String {
     text.push_str("      he_lab_dir: ");
     text.push_str(&quoted(config.dir.display().to_string()));
     text.push('\n');
-    text.push_str("      environment:\n        PATH: ");
-    text.push_str(&quoted(format!(
-        "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        config.bin_dir().display()
-    )));
+    // `environment` is a play/task keyword, not a variable Ansible applies from inventory:
+    // playbooks use `environment: "{{ he_environment | default({}) }}"`, and `env.sh` sets
+    // the same for a shell (`. DIR/env.sh; ansible-playbook ...`).
+    text.push_str("      he_environment:\n        PATH: ");
+    text.push_str(&quoted(search_path(config)));
     text.push_str("\n        LIBGUESTFS_BACKEND: direct\n");
     for (name, value) in variables(config) {
         text.push_str(&format!("      {name}: {}\n", quoted(value)));
@@ -80,11 +98,12 @@ fn wrapper(he_lab: &Path, dir: &Path, tool: &str) -> String {
     )
 }
 
-/// Writes `inventory.yml`, `vars.yml` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
+/// Writes `inventory.yml`, `vars.yml`, `env.sh` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
 pub fn write(config: &LabConfig, he_lab: &Path) -> anyhow::Result<()> {
     std::fs::write(config.inventory_path(), render(config))
         .with_context(|| format!("cannot write {}", config.inventory_path().display()))?;
     std::fs::write(config.dir.join("vars.yml"), render_vars(config))?;
+    std::fs::write(config.dir.join("env.sh"), render_env(config))?;
     let bin = config.bin_dir();
     std::fs::create_dir_all(&bin)?;
     for tool in ["hosted-engine", "vdsm-client"] {

@@ -219,7 +219,7 @@ fn cmd_up(config: &LabConfig, binary: &std::path::Path) -> anyhow::Result<i32> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let vm = state::vm(config);
-        if vm.status == "Up" && (vm.engine_running || vm.engine_version.is_none()) {
+        if vm.status == "Up" && vm.booted {
             break;
         }
         if !vm.exists() {
@@ -234,11 +234,15 @@ fn cmd_up(config: &LabConfig, binary: &std::path::Path) -> anyhow::Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let vm = state::vm(config);
+    let engine = match (&vm.engine_version, vm.engine_running) {
+        (Some(version), true) => format!("engine {version} at {}", config.engine_url()),
+        (Some(version), false) => format!("engine {version} installed but not serving"),
+        (None, _) => "no engine on the disk".to_string(),
+    };
     println!(
-        "he-lab is up in {:.1} s: engine {} at {}",
-        started.elapsed().as_secs_f64(),
-        report::engine_version(config).unwrap_or_else(|| "(none)".into()),
-        config.engine_url()
+        "he-lab is up in {:.1} s: {engine}",
+        started.elapsed().as_secs_f64()
     );
     Ok(0)
 }

@@ -24,6 +24,9 @@ pub struct VmState {
     /// Engine version the guest runs (set once booted), and whether its engine serves.
     pub engine_version: Option<String>,
     pub engine_running: bool,
+    /// Whether the guest finished booting (first-boot work done, engine started if any).
+    #[serde(default)]
+    pub booted: bool,
 }
 
 impl Default for VmState {
@@ -38,6 +41,7 @@ impl Default for VmState {
             vm_conf: None,
             engine_version: None,
             engine_running: false,
+            booted: false,
         }
     }
 }

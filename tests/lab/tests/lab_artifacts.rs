@@ -218,6 +218,8 @@ fn host_files_inventory_and_pki() {
         "he_report_path",
         "he_health_url",
         "he_channel",
+        "he_state_dir",
+        "he_environment",
         "hosted_engine_host",
         "ansible_connection: local",
     ] {

@@ -276,3 +276,92 @@ fn restore_refuses_dwh_without_provisioning_and_a_corrupt_archive() {
         .iter()
         .any(|l| l == "HE_APPLIANCE_ENGINE_RESTORE_FAIL"));
 }
+
+#[test]
+fn restore_refuses_a_backup_of_an_unsupported_version() {
+    let lab = Lab::init("version", 44, &[]);
+    lab.up();
+    assert!(lab
+        .tool("hosted-engine", &["--vm-poweroff"])
+        .status
+        .success());
+    // A consistent archive (md5sum recomputed) made by engine 3.5: not restorable on 4.0.
+    let work = scratch("old-version");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-xzf")
+            .arg(lab.path("engine_backup")),
+    );
+    std::fs::write(work.join("version"), "3.5.6.2\n").unwrap();
+    let sums = check(Command::new("md5sum").current_dir(&work).args([
+        "version",
+        "os_version",
+        "config",
+        "files",
+        "db/engine_backup.db",
+        "db/dwh_backup.db",
+    ]));
+    std::fs::write(work.join("md5sum"), sums).unwrap();
+    let archive = work.with_extension("tar.gz");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-czf")
+            .arg(&archive)
+            .arg("."),
+    );
+    install_appliance(&lab, &archive);
+    let vm_conf = make_seed(&lab, &lab_support::upgrade_user_data(true));
+    let start = lab.tool(
+        "hosted-engine",
+        &["--vm-start", &format!("--vm-conf={}", vm_conf.display())],
+    );
+    assert!(start.status.success());
+    let lines = read_channel(&lab, Duration::from_secs(60));
+    assert!(
+        lines.iter().any(|l| l
+            == "FATAL: Backup was created by version '3.5' and can not be restored using the installed version 4.0"),
+        "{lines:#?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l == "HE_APPLIANCE_ENGINE_RESTORE_FAIL"));
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_file(&archive);
+}
+
+#[test]
+fn second_profile_upgrades_43_to_44() {
+    let lab = Lab::init("profile44", 45, &["--profile", "el7-4.3:el8-4.4"]);
+    lab.up();
+    assert_eq!(lab.inspect()["engine_version"], "4.3.10.4");
+    assert!(lab
+        .tool("hosted-engine", &["--vm-shutdown"])
+        .status
+        .success());
+    lab.wait_vm_status("Down", Duration::from_secs(10));
+    install_appliance(&lab, &lab.path("engine_backup"));
+    let vm_conf = make_seed(&lab, &lab_support::upgrade_user_data(true));
+    let start = lab.tool(
+        "hosted-engine",
+        &["--vm-start", &format!("--vm-conf={}", vm_conf.display())],
+    );
+    assert!(start.status.success());
+    let lines = read_channel(&lab, Duration::from_secs(60));
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("HE_APPLIANCE_ENGINE_SETUP_SUCCESS"),
+        "{lines:#?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab.health().unwrap_or_default().contains("DB Up") {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let inspect = lab.inspect();
+    assert_eq!(inspect["engine_version"], "4.4.10.7");
+    assert_eq!(inspect["engine_db_version"], "4.4.10.7-1.el8");
+}

@@ -68,6 +68,7 @@ pub fn run_vm(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) {
     };
     set_status(config, |vm| {
         vm.status = "Down".into();
+        vm.booted = false;
         vm.started_at_ms = None;
         vm.exit_code = code;
         vm.exit_message = message;
@@ -118,7 +119,10 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
         Ok(guest) => guest,
         Err(error) => {
             daemon::log(&format!("No bootable device: {error:#}"));
-            set_status(config, |vm| vm.status = "Up".into());
+            set_status(config, |vm| {
+                vm.status = "Up".into();
+                vm.booted = true;
+            });
             wait_for_stop(control);
             return Ok(Exit::Stopped);
         }
@@ -157,6 +161,7 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
         return Ok(Exit::Stopped);
     }
     let server = start_engine(config, &guest);
+    set_status(config, |vm| vm.booted = true);
     wait_for_stop(control);
     if let Some(server) = server {
         server.stop();

@@ -1,0 +1,181 @@
+//! he_inject_backup: validates an engine-backup archive and uploads it into the engine disk.
+use anyhow::Context as _;
+use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_named, take_rest};
+use he_modules::ansible::{Context, Failure};
+use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
+use he_modules::backup::{self, BackupError, Limits};
+use he_modules::guest::{self, Upload};
+use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF, vdsm};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    backup: PathBuf,
+    disk: Option<PathBuf>,
+    disk_volume: Option<Volume>,
+    #[serde(default)]
+    disk_format: DiskFormat,
+    #[serde(default = "default_dest")]
+    dest: String,
+    #[serde(default)]
+    validate_only: bool,
+    #[serde(default = "default_he_conf")]
+    he_conf: PathBuf,
+    #[serde(default)]
+    run_as_vdsm: bool,
+    target_version: Option<String>,
+    #[serde(default = "default_allowed_upgrades")]
+    allowed_upgrades: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum DiskFormat {
+    #[default]
+    Raw,
+    Qcow2,
+}
+
+fn default_dest() -> String {
+    "/root/engine_backup.tar.gz".into()
+}
+
+/// engine-backup's VALID_BACKUP_RESTORE_PAIRS, then and later (SPEC 9.3).
+fn default_allowed_upgrades() -> Vec<String> {
+    vec!["3.6:4.0".into(), "4.3:4.4".into()]
+}
+
+fn default_he_conf() -> PathBuf {
+    DEFAULT_HE_CONF.into()
+}
+
+impl OptionSet for Options {
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+        let options: Self = take_rest(options)?;
+        let disks = [
+            ("disk", options.disk.is_some()),
+            ("disk_volume", options.disk_volume.is_some()),
+        ];
+        match options.validate_only {
+            true => at_most_one_of(&disks)?,
+            false => exactly_one_of(&disks)?,
+        }
+        Ok(options)
+    }
+}
+
+/// The archive limits, shared option names with their defaults.
+struct LimitOptions(Limits);
+
+impl OptionSet for LimitOptions {
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+        take_named(
+            options,
+            &["max_members", "max_member_bytes", "max_total_bytes"],
+        )
+        .map(Self)
+    }
+}
+
+struct HeInjectBackup;
+
+impl Module for HeInjectBackup {
+    const NAME: &'static str = "he_inject_backup";
+    type Options = (LimitOptions, Options);
+
+    fn run(context: &mut Context, (limits, options): Self::Options) -> anyhow::Result<Outcome> {
+        let facts = backup::validate(&options.backup, &limits.0)?;
+        if let Some(target) = &options.target_version {
+            if !backup::restorable(&facts.engine_version, target, &options.allowed_upgrades) {
+                return Err(BackupError::NotRestorable {
+                    backup: facts.engine_version,
+                    target: target.clone(),
+                    allowed: options.allowed_upgrades.join(", "),
+                }
+                .into());
+            }
+        }
+        tracing::info!("backup {} is valid: {facts:?}", options.backup.display());
+        let summary = format!(
+            "engine-backup of {} ({} bytes, DWH: {}, Reports: {})",
+            facts.engine_version, facts.size_bytes, facts.dwh, facts.reports
+        );
+        if options.validate_only {
+            return Ok(Outcome::changed(false)
+                .msg(format!("valid {summary}"))
+                .with("backup", facts));
+        }
+        let disk = match (&options.disk, &options.disk_volume) {
+            (Some(path), _) => path.clone(),
+            (None, Some(volume)) if context.check_mode => {
+                PathBuf::from(format!("volume {}", volume.volume_id))
+            }
+            (None, volume) => {
+                let volume = volume
+                    .as_ref()
+                    .context("one of the options 'disk', 'disk_volume' is required")?;
+                vdsm::prepare_image(HeConf::load(&options.he_conf)?.sp_id(), volume)?
+            }
+        };
+        let planned = json!({ "disk": disk, "dest": options.dest, "sha256": facts.sha256 });
+        if context.check_mode {
+            guest::script(&upload(&options, &disk))?;
+            return Ok(Outcome::changed(true)
+                .msg(format!(
+                    "would upload the valid {summary} to {} in {}",
+                    options.dest,
+                    disk.display()
+                ))
+                .with("backup", facts)
+                .with("checksum", Value::Null)
+                .diff(json!({ "disk": disk, "dest": options.dest }), planned));
+        }
+        if options.disk.is_some() {
+            guest::check_disk(&disk)?;
+        }
+        let uploaded = guest::upload(&upload(&options, &disk))?;
+        if uploaded.sha256 != facts.sha256 {
+            return Err(Failure {
+                msg: format!(
+                    "read-back checksum of {} in {} is {}, the validated backup's is {}: the upload is corrupt, run the task again",
+                    options.dest, disk.display(), uploaded.sha256, facts.sha256
+                ),
+                changed: true,
+                data: Map::new(),
+            }
+            .into());
+        }
+        let changed = uploaded.previous_sha256.as_deref() != Some(uploaded.sha256.as_str());
+        let before =
+            json!({ "disk": disk, "dest": options.dest, "sha256": uploaded.previous_sha256 });
+        Ok(Outcome::changed(changed)
+            .msg(format!(
+                "uploaded the valid {summary} to {} in {} (read-back SHA-256 matches)",
+                options.dest,
+                disk.display()
+            ))
+            .with("backup", facts)
+            .with("checksum", &uploaded.sha256)
+            .diff(before, planned))
+    }
+}
+
+fn upload(options: &Options, disk: &std::path::Path) -> Upload {
+    Upload {
+        disk: disk.to_path_buf(),
+        disk_format: match options.disk_format {
+            DiskFormat::Raw => "raw".into(),
+            DiskFormat::Qcow2 => "qcow2".into(),
+        },
+        source: options.backup.clone(),
+        dest: options.dest.clone(),
+        run_as_vdsm: options.run_as_vdsm,
+    }
+}
+
+fn main() {
+    ansible::run::<HeInjectBackup>()
+}

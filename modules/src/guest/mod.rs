@@ -1,0 +1,262 @@
+//! Files into a guest disk with guestfish: the root filesystem is found by inspection
+//! (`-i`: whole-disk filesystems, partitions, LVM), the commands go in on stdin, and what
+//! was written is read back as a SHA-256.
+//!
+//! The LIBGUESTFS_* environment (backend, settings) is inherited as it is.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// uid and gid of vdsm:kvm, the owner of storage-domain files (SPEC 9.7: NFS root_squash).
+const VDSM_ID: u32 = 36;
+const PREVIOUS: &str = "he-previous-checksum";
+const WRITTEN: &str = "he-written-checksum";
+
+/// One file to place into a guest disk.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The disk image (a file or a prepared volume path).
+    pub disk: PathBuf,
+    /// The disk's format (`raw`, `qcow2`), given so guestfish never probes it.
+    pub disk_format: String,
+    /// The host file to upload.
+    pub source: PathBuf,
+    /// Absolute path inside the guest.
+    pub dest: String,
+    /// Run guestfish as vdsm:kvm (uid/gid 36) instead of the current user.
+    pub run_as_vdsm: bool,
+}
+
+/// What guestfish found and wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// SHA-256 of the file at `dest` before the upload, if there was one.
+    pub previous_sha256: Option<String>,
+    /// SHA-256 of `dest` read back after the upload.
+    pub sha256: String,
+}
+
+/// A guestfish problem.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// A path that cannot be given to guestfish safely.
+    #[error("{what} {path:?} cannot be used: {reason}")]
+    BadPath {
+        /// Which path (`dest`, `backup`, `disk`).
+        what: &'static str,
+        /// The path.
+        path: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// guestfish could not start.
+    #[error("cannot run guestfish: {0} (is libguestfs installed and on PATH?)")]
+    NotRunnable(std::io::Error),
+    /// guestfish ran and failed.
+    #[error("guestfish on {disk} failed with exit code {code}: {stderr}")]
+    Failed {
+        /// The disk.
+        disk: PathBuf,
+        /// Exit code.
+        code: i32,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// guestfish succeeded but did not print the read-back checksum.
+    #[error("guestfish printed no read-back checksum of {dest}: {stdout:?}")]
+    NoChecksum {
+        /// The guest path.
+        dest: String,
+        /// What it printed.
+        stdout: String,
+    },
+}
+
+/// The guestfish script: checksum before, upload, mode 0600, checksum after.
+pub fn script(upload: &Upload) -> Result<String, GuestError> {
+    let dest = guest_path(&upload.dest)?;
+    let source = quoted("backup", &upload.source.to_string_lossy())?;
+    let parent = match dest.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((parent, _)) => parent,
+    };
+    Ok(format!(
+        "echo {PREVIOUS}\n-checksum sha256 \"{dest}\"\nmkdir-p \"{parent}\"\n\
+         upload {source} \"{dest}\"\nchmod 0600 \"{dest}\"\necho {WRITTEN}\n\
+         checksum sha256 \"{dest}\"\n"
+    ))
+}
+
+/// Uploads `upload.source` to `upload.dest` in the guest's root filesystem.
+pub fn upload(upload: &Upload) -> Result<Uploaded, GuestError> {
+    let script = script(upload)?;
+    let disk = quoted("disk", &upload.disk.to_string_lossy())?;
+    let format = format!("--format={}", upload.disk_format);
+    let mut command = Command::new("guestfish");
+    command
+        .args(["--rw", &format, "-a"])
+        .arg(&upload.disk)
+        .arg("-i")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if upload.run_as_vdsm {
+        // libguestfs > 1.32 uses XDG_RUNTIME_DIR, which belongs to root (BZ1467813).
+        command
+            .uid(VDSM_ID)
+            .gid(VDSM_ID)
+            .env_remove("XDG_RUNTIME_DIR");
+    }
+    tracing::info!("guestfish --rw {format} -a {disk} -i, script:\n{script}");
+    let mut child = command.spawn().map_err(GuestError::NotRunnable)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(GuestError::NotRunnable)?;
+    }
+    let output = child.wait_with_output().map_err(GuestError::NotRunnable)?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    tracing::info!(
+        "guestfish exited {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status.code()
+    );
+    if !output.status.success() {
+        return Err(GuestError::Failed {
+            disk: upload.disk.clone(),
+            code: output.status.code().unwrap_or(-1),
+            stderr: stderr.trim().to_string(),
+        });
+    }
+    parse_checksums(&stdout).ok_or(GuestError::NoChecksum {
+        dest: upload.dest.clone(),
+        stdout,
+    })
+}
+
+fn parse_checksums(stdout: &str) -> Option<Uploaded> {
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let after = |marker: &str| {
+        let index = lines.iter().position(|l| *l == marker)?;
+        lines
+            .get(index + 1)
+            .filter(|l| is_sha256(l))
+            .map(|l| l.to_string())
+    };
+    Some(Uploaded {
+        previous_sha256: after(PREVIOUS),
+        sha256: after(WRITTEN)?,
+    })
+}
+
+fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An absolute guest path without `..`, quotes or control characters.
+fn guest_path(path: &str) -> Result<&str, GuestError> {
+    let bad = |reason| GuestError::BadPath {
+        what: "dest",
+        path: path.to_string(),
+        reason,
+    };
+    if !path.starts_with('/') || path.ends_with('/') {
+        return Err(bad("it must be an absolute file path inside the guest"));
+    }
+    if path.split('/').any(|part| part == ".." || part == ".") {
+        return Err(bad("it must not contain `.` or `..` components"));
+    }
+    quoted("dest", path).map(|_| path)
+}
+
+/// A path in guestfish double quotes; refused when it holds quotes, backslashes or controls.
+fn quoted(what: &'static str, path: &str) -> Result<String, GuestError> {
+    if path
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
+        return Err(GuestError::BadPath {
+            what,
+            path: path.to_string(),
+            reason: "quotes, backslashes and control characters are not supported",
+        });
+    }
+    Ok(format!("\"{path}\""))
+}
+
+/// Whether `path` exists (for clear errors before guestfish starts).
+pub fn check_disk(path: &Path) -> Result<(), GuestError> {
+    match path.exists() {
+        true => Ok(()),
+        false => Err(GuestError::BadPath {
+            what: "disk",
+            path: path.display().to_string(),
+            reason: "no such disk image",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload_to(dest: &str) -> Upload {
+        Upload {
+            disk: "/d.img".into(),
+            disk_format: "raw".into(),
+            source: "/var/tmp/engine backup.tar.gz".into(),
+            dest: dest.into(),
+            run_as_vdsm: false,
+        }
+    }
+
+    #[test]
+    fn script_uploads_then_reads_back() {
+        let text = script(&upload_to("/root/engine_backup.tar.gz")).unwrap();
+        assert!(
+            text.contains("-checksum sha256 \"/root/engine_backup.tar.gz\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("mkdir-p \"/root\"\n"), "{text}");
+        assert!(text
+            .contains("upload \"/var/tmp/engine backup.tar.gz\" \"/root/engine_backup.tar.gz\"\n"));
+        assert!(text.ends_with("chmod 0600 \"/root/engine_backup.tar.gz\"\necho he-written-checksum\nchecksum sha256 \"/root/engine_backup.tar.gz\"\n"));
+        assert!(script(&upload_to("/x"))
+            .unwrap()
+            .contains("mkdir-p \"/\"\n"));
+    }
+
+    #[test]
+    fn refuses_unsafe_guest_paths() {
+        for dest in [
+            "root/x",
+            "/root/",
+            "/root/../etc/x",
+            "/root/a\"b",
+            "/root/a\nb",
+        ] {
+            assert!(script(&upload_to(dest)).is_err(), "{dest:?}");
+        }
+    }
+
+    #[test]
+    fn parses_recorded_guestfish_output() {
+        let sum = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+        let fresh = format!("{PREVIOUS}\n{WRITTEN}\n{sum}\n");
+        assert_eq!(
+            parse_checksums(&fresh),
+            Some(Uploaded {
+                previous_sha256: None,
+                sha256: sum.into()
+            })
+        );
+        let again = format!("{PREVIOUS}\n{sum}\n{WRITTEN}\n{sum}\n");
+        assert_eq!(
+            parse_checksums(&again).unwrap().previous_sha256.as_deref(),
+            Some(sum)
+        );
+        assert_eq!(parse_checksums(&format!("{PREVIOUS}\n{WRITTEN}\n")), None);
+    }
+}
