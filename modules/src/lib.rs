@@ -6,3 +6,4 @@
 
 pub mod ansible;
 pub mod host;
+pub mod image;
