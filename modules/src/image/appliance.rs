@@ -93,17 +93,31 @@ sha1sum=3F786850E387550FDAB836ED7E6DC881DE23001B
     fn parses_the_four_keys() {
         let appliance = parse(Path::new("10-appliance.conf"), SAMPLE).unwrap();
         assert_eq!(appliance.version, "4.5-20220419.1.el8");
-        assert_eq!(appliance.sha1sum, "3f786850e387550fdab836ed7e6dc881de23001b");
-        assert!(appliance.path.ends_with("ovirt-engine-appliance-4.5-20220419.1.el8.ova"));
+        assert_eq!(
+            appliance.sha1sum,
+            "3f786850e387550fdab836ed7e6dc881de23001b"
+        );
+        assert!(appliance
+            .path
+            .ends_with("ovirt-engine-appliance-4.5-20220419.1.el8.ova"));
     }
 
     #[test]
     fn names_a_missing_key_or_a_bad_value() {
-        let missing = parse(Path::new("a.conf"), &SAMPLE.replace("version=", "# version="));
-        assert!(missing.unwrap_err().to_string().contains("no 'version=' line"));
+        let missing = parse(
+            Path::new("a.conf"),
+            &SAMPLE.replace("version=", "# version="),
+        );
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("no 'version=' line"));
         let short = parse(Path::new("a.conf"), &SAMPLE.replace("3F786850", "3F"));
         assert!(short.unwrap_err().to_string().contains("not 40 hex digits"));
-        let qcow2 = parse(Path::new("a.conf"), &SAMPLE.replace(".el8.ova", ".el8.qcow2"));
+        let qcow2 = parse(
+            Path::new("a.conf"),
+            &SAMPLE.replace(".el8.ova", ".el8.qcow2"),
+        );
         assert!(qcow2.unwrap_err().to_string().contains("is not an .ova"));
     }
 }

@@ -112,7 +112,9 @@ pub fn copy(
                     allocated += 1;
                     vec![0u8; BLOCK_SIZE_BYTES]
                 }
-                Err(_) => returned.recv().unwrap_or_else(|_| vec![0u8; BLOCK_SIZE_BYTES]),
+                Err(_) => returned
+                    .recv()
+                    .unwrap_or_else(|_| vec![0u8; BLOCK_SIZE_BYTES]),
             };
             input
                 .read_exact_at(&mut buffer[..length], offset)
@@ -157,6 +159,17 @@ pub fn copy(
 /// Digest of the first `length_bytes` of `path` (a re-read: verify, backups, staged files).
 pub fn hash(path: &Path, length_bytes: u64, algorithm: Algorithm) -> Result<CopyReport, CopyError> {
     copy(path, length_bytes, None, algorithm, "hash")
+}
+
+/// Makes `[from, to)` of `path` read as zeros and flushes it (the tail past an image that
+/// `qemu-img` converted onto a bigger destination). Returns the bytes zeroed.
+pub fn zero_range(path: &Path, from: u64, to: u64) -> Result<u64, CopyError> {
+    let writer = Writer::open(&Destination {
+        path: path.to_path_buf(),
+        known_zero: false,
+        size_bytes: to,
+    })?;
+    Ok(writer.finish(from)?.1)
 }
 
 /// A digest of an in-memory buffer computed exactly as [`copy`] would (tests, fixtures).
@@ -502,7 +515,8 @@ mod tests {
         let file = File::create(&path).unwrap();
         file.set_len(content.len() as u64).unwrap();
         file.write_all_at(&content[..2 * block], 0).unwrap();
-        file.write_all_at(&content[3 * block..], 3 * block as u64).unwrap();
+        file.write_all_at(&content[3 * block..], 3 * block as u64)
+            .unwrap();
         (path, content)
     }
 
@@ -539,7 +553,10 @@ mod tests {
         assert!(is_zero(&written[content.len()..]));
         assert_eq!(report.checksum, hash_bytes(&content, Algorithm::Sha256));
         assert!(report.bytes_written < content.len() as u64, "{report:?}");
-        assert!(report.bytes_zeroed >= BLOCK_SIZE_BYTES as u64 + 5000, "{report:?}");
+        assert!(
+            report.bytes_zeroed >= BLOCK_SIZE_BYTES as u64 + 5000,
+            "{report:?}"
+        );
     }
 
     #[test]
@@ -547,9 +564,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (source, content) = mixed_source(dir.path());
         let dest = destination(dir.path(), &content, true);
-        let report = copy(&source, content.len() as u64, Some(&dest), Algorithm::Blake3, "t")
-            .unwrap();
-        assert_eq!(&std::fs::read(&dest.path).unwrap()[..content.len()], &content[..]);
+        let report = copy(
+            &source,
+            content.len() as u64,
+            Some(&dest),
+            Algorithm::Blake3,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            &std::fs::read(&dest.path).unwrap()[..content.len()],
+            &content[..]
+        );
         assert_eq!(report.bytes_zeroed, 0);
         assert_eq!(report.checksum, hash_bytes(&content, Algorithm::Blake3));
     }
@@ -558,9 +584,18 @@ mod tests {
     fn hash_matches_the_in_memory_digest_for_every_algorithm() {
         let dir = tempfile::tempdir().unwrap();
         let (source, content) = mixed_source(dir.path());
-        for algorithm in [Algorithm::Blake3, Algorithm::Sha256, Algorithm::Sha1, Algorithm::None] {
+        for algorithm in [
+            Algorithm::Blake3,
+            Algorithm::Sha256,
+            Algorithm::Sha1,
+            Algorithm::None,
+        ] {
             let report = hash(&source, content.len() as u64, algorithm).unwrap();
-            assert_eq!(report.checksum, hash_bytes(&content, algorithm), "{algorithm:?}");
+            assert_eq!(
+                report.checksum,
+                hash_bytes(&content, algorithm),
+                "{algorithm:?}"
+            );
             assert_eq!(report.bytes_written, 0);
         }
     }
@@ -571,7 +606,10 @@ mod tests {
         let path = dir.path().join("short");
         std::fs::write(&path, random(1000)).unwrap();
         let error = hash(&path, 5000, Algorithm::Sha1).unwrap_err().to_string();
-        assert!(error.contains("cannot read") && error.contains("offset 0"), "{error}");
+        assert!(
+            error.contains("cannot read") && error.contains("offset 0"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod appliance;
 pub mod copy;
 pub mod digest;
+pub mod endpoint;
+pub mod job;
 pub mod ova;
 pub mod qcow2;
 pub mod safety;

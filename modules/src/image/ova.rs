@@ -150,7 +150,10 @@ fn read_into(
             hasher: Sha1::new(),
         },
     );
-    let gzip = buffered.fill_buf().map_err(io_error)?.starts_with(&[0x1f, 0x8b]);
+    let gzip = buffered
+        .fill_buf()
+        .map_err(io_error)?
+        .starts_with(&[0x1f, 0x8b]);
     let stream: Box<dyn Read + '_> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(&mut buffered))
     } else {
@@ -160,7 +163,11 @@ fn read_into(
     let mut ovf: Option<(String, String)> = None;
     for entry in archive.entries().map_err(not_tar)? {
         let mut entry = entry.map_err(not_tar)?;
-        let member = entry.path().map_err(not_tar)?.to_string_lossy().into_owned();
+        let member = entry
+            .path()
+            .map_err(not_tar)?
+            .to_string_lossy()
+            .into_owned();
         let member = member.trim_start_matches("./").to_string();
         let regular = entry.header().entry_type().is_file();
         if regular && ovf.is_none() && member.starts_with("master") && member.ends_with(".ovf") {
@@ -234,30 +241,72 @@ fn take_disk(
         path: path.to_path_buf(),
         source,
     };
+    let not_tar = |error: io::Error| OvaError::NotTar {
+        path: path.to_path_buf(),
+        reason: format!("member {member}: {error}"),
+    };
     let mut header = Vec::with_capacity(512);
-    entry.take(512).read_to_end(&mut header).map_err(io_error)?;
+    entry.take(512).read_to_end(&mut header).map_err(not_tar)?;
     let mut candidate = Candidate {
         member: member.to_string(),
         size_bytes: header.len() as u64,
         virtual_size_bytes: qcow2::header_virtual_size(&header),
         staged: None,
     };
-    match stage_dir {
+    let mut out = match stage_dir {
         Some(dir) => {
-            // Only the member's base name, so no archive path can point outside `dir`.
+            // A flat name from the member path, so no archive path can point outside `dir`.
             let name: String = member
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             let staged = dir.join(format!("{name}.qcow2.part"));
             candidate.staged = Some(staged.clone());
-            let mut out = File::create(&staged).map_err(io_error)?;
-            out.write_all(&header).map_err(io_error)?;
-            candidate.size_bytes += io::copy(entry, &mut out).map_err(io_error)?;
+            let mut file = File::create(&staged).map_err(io_error)?;
+            file.write_all(&header).map_err(io_error)?;
+            Some(file)
         }
-        None => candidate.size_bytes += io::copy(entry, &mut io::sink()).map_err(io_error)?,
+        None => None,
+    };
+    match stream_member(entry, out.as_mut(), &not_tar, &io_error) {
+        Ok(bytes) => candidate.size_bytes += bytes,
+        Err(error) => {
+            if let Some(staged) = &candidate.staged {
+                let _ = std::fs::remove_file(staged);
+            }
+            return Err(error);
+        }
     }
     Ok(candidate)
+}
+
+/// Copies the rest of a member to `out` (or nowhere); returns the bytes read.
+fn stream_member(
+    entry: &mut impl Read,
+    mut out: Option<&mut File>,
+    not_tar: &impl Fn(io::Error) -> OvaError,
+    io_error: &impl Fn(io::Error) -> OvaError,
+) -> Result<u64, OvaError> {
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        let read = match entry.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(not_tar(e)),
+        };
+        if let Some(file) = out.as_mut() {
+            file.write_all(&buffer[..read]).map_err(io_error)?;
+        }
+        total += read as u64;
+    }
 }
 
 /// Parses the OVF XML: the first `Disk` of the disk section and the CPU and memory items.
@@ -324,8 +373,13 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
     let file_ref = file_ref
         .filter(|f| !f.is_empty())
         .ok_or("the Disk element has no ovf:fileRef")?;
-    if file_ref.split('/').any(|part| part == ".." || part.is_empty()) {
-        return Err(format!("ovf:fileRef '{file_ref}' is not a relative image path"));
+    if file_ref
+        .split('/')
+        .any(|part| part == ".." || part.is_empty())
+    {
+        return Err(format!(
+            "ovf:fileRef '{file_ref}' is not a relative image path"
+        ));
     }
     let disk_size_gib = match size {
         Some(size) => size
@@ -344,11 +398,15 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
         DEFAULT_DISK_ALIAS.to_string()
     });
     let cpus = cpus.unwrap_or_else(|| {
-        warnings.push(format!("the OVF has no CPU item; using {DEFAULT_CPUS} CPUs"));
+        warnings.push(format!(
+            "the OVF has no CPU item; using {DEFAULT_CPUS} CPUs"
+        ));
         DEFAULT_CPUS
     });
     let memory_mb = memory_mb.unwrap_or_else(|| {
-        warnings.push(format!("the OVF has no memory item; using {DEFAULT_MEMORY_MB} MB"));
+        warnings.push(format!(
+            "the OVF has no memory item; using {DEFAULT_MEMORY_MB} MB"
+        ));
         DEFAULT_MEMORY_MB
     });
     Ok((
@@ -435,8 +493,12 @@ mod tests {
         let no_ref = OVF.replace("ovf:fileRef=\"IMG/VOL\"", "");
         assert!(parse_ovf(&no_ref).unwrap_err().contains("no ovf:fileRef"));
         let escape = OVF.replace("ovf:fileRef=\"IMG/VOL\"", "ovf:fileRef=\"../etc\"");
-        assert!(parse_ovf(&escape).unwrap_err().contains("not a relative image path"));
+        assert!(parse_ovf(&escape)
+            .unwrap_err()
+            .contains("not a relative image path"));
         let units = OVF.replace("MegaBytes", "GigaBytes");
-        assert!(parse_ovf(&units).unwrap_err().contains("Unsupported unit type"));
+        assert!(parse_ovf(&units)
+            .unwrap_err()
+            .contains("Unsupported unit type"));
     }
 }

@@ -136,7 +136,10 @@ mod tests {
         header[4..8].copy_from_slice(&3u32.to_be_bytes());
         header[24..32].copy_from_slice(&(5u64 << 30).to_be_bytes());
         assert_eq!(header_virtual_size(&header), Some(5 << 30));
-        assert_eq!(header_virtual_size(b"not a qcow2 image at all, no no no"), None);
+        assert_eq!(
+            header_virtual_size(b"not a qcow2 image at all, no no no"),
+            None
+        );
         assert_eq!(header_virtual_size(&header[..20]), None);
     }
 
@@ -169,7 +172,14 @@ mod tests {
         std::fs::write(&raw, &content).unwrap();
         assert_eq!(detect(&raw).unwrap(), Format::Raw);
         let qcow2 = dir.path().join("a.qcow2");
-        command::run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2"].iter().map(|s| s.as_ref()).chain([raw.as_os_str(), qcow2.as_os_str()])).unwrap();
+        command::run(
+            "qemu-img",
+            ["convert", "-f", "raw", "-O", "qcow2"]
+                .iter()
+                .map(|s| s.as_ref())
+                .chain([raw.as_os_str(), qcow2.as_os_str()]),
+        )
+        .unwrap();
         assert_eq!(detect(&qcow2).unwrap(), Format::Qcow2);
         assert_eq!(info(&qcow2).unwrap().virtual_size_bytes, 1 << 20);
         let back = dir.path().join("b.raw");

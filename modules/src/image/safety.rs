@@ -357,7 +357,12 @@ mod tests {
         let new_image = f.dir.path().join("new.raw");
         std::fs::write(&new_image, b"new").unwrap();
         let allowed = check(&f, Some(&f.checksum.to_uppercase()), &new_image).unwrap();
-        assert_eq!(allowed, Allowed::BackedUp { backup: f.backup.path.clone() });
+        assert_eq!(
+            allowed,
+            Allowed::BackedUp {
+                backup: f.backup.path.clone()
+            }
+        );
         let mode = std::fs::metadata(record_path(&f.dir.path().join("state"), &f.checksum))
             .unwrap()
             .mode();
@@ -371,9 +376,16 @@ mod tests {
         std::fs::write(&new_image, b"new").unwrap();
         let none = check(&f, None, &new_image).unwrap_err().to_string();
         assert!(none.contains("give backup_checksum"), "{none}");
-        let invented = check(&f, Some(&"ab".repeat(32)), &new_image).unwrap_err().to_string();
-        assert!(invented.contains("no verified backup with checksum"), "{invented}");
-        let traversal = check(&f, Some("../../etc/passwd"), &new_image).unwrap_err().to_string();
+        let invented = check(&f, Some(&"ab".repeat(32)), &new_image)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            invented.contains("no verified backup with checksum"),
+            "{invented}"
+        );
+        let traversal = check(&f, Some("../../etc/passwd"), &new_image)
+            .unwrap_err()
+            .to_string();
         assert!(traversal.contains("is not a hex checksum"), "{traversal}");
     }
 
@@ -383,13 +395,25 @@ mod tests {
         let new_image = f.dir.path().join("new.raw");
         std::fs::write(&new_image, b"new").unwrap();
         std::fs::write(&f.engine.path, vec![8u8; 100_000]).unwrap();
-        let changed = check(&f, Some(&f.checksum), &new_image).unwrap_err().to_string();
-        assert!(changed.contains("its content changed since the backup"), "{changed}");
+        let changed = check(&f, Some(&f.checksum), &new_image)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            changed.contains("its content changed since the backup"),
+            "{changed}"
+        );
         // A restore from the intact backup is still allowed.
         let restore = check(&f, Some(&f.checksum), &f.backup.path).unwrap();
-        assert_eq!(restore, Allowed::Restore { backup: f.backup.path.clone() });
+        assert_eq!(
+            restore,
+            Allowed::Restore {
+                backup: f.backup.path.clone()
+            }
+        );
         std::fs::write(&f.backup.path, vec![9u8; 100_000]).unwrap();
-        let broken = check(&f, Some(&f.checksum), &f.backup.path).unwrap_err().to_string();
+        let broken = check(&f, Some(&f.checksum), &f.backup.path)
+            .unwrap_err()
+            .to_string();
         assert!(broken.contains("no longer matches"), "{broken}");
     }
 
