@@ -17,6 +17,9 @@ const SEGMENT_BYTES: usize = 64 << 10;
 const MIN_ZERO_RUN_BYTES: u64 = 1 << 20;
 /// Data buffers in flight between the reader and the hashing thread.
 const BUFFERS: usize = 6;
+/// Written data is pushed to storage as the copy goes (sync_file_range), keeping at most
+/// this much unwritten behind the copy, so the final flush waits for little.
+const WRITEBACK_WINDOW_BYTES: u64 = 64 << 20;
 /// Longest silence in the run log while copying.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -262,6 +265,7 @@ struct Writer {
     size_bytes: u64,
     method: ZeroMethod,
     pending_zero: Option<(u64, u64)>,
+    flushed_until: u64,
     bytes_written: u64,
     bytes_zeroed: u64,
 }
@@ -279,6 +283,7 @@ impl Writer {
             size_bytes: destination.size_bytes,
             method: ZeroMethod::ZeroRange,
             pending_zero: None,
+            flushed_until: 0,
             bytes_written: 0,
             bytes_zeroed: 0,
         })
@@ -316,6 +321,7 @@ impl Writer {
                     .write_all_at(&data[position..data_end], at)
                     .map_err(|e| self.write_error(at, e))?;
                 self.bytes_written += (data_end - position) as u64;
+                self.write_back(at, (data_end - position) as u64);
             }
             let zeros_end = run_end(data, data_end, true);
             if zeros_end > data_end {
@@ -324,6 +330,38 @@ impl Writer {
             position = zeros_end;
         }
         Ok(())
+    }
+
+    /// Starts writeback of what was written and waits for what is a window behind, so
+    /// flushing overlaps copying (a failure here only moves the work to the final flush).
+    fn write_back(&mut self, offset: u64, length: u64) {
+        let fd = self.file.as_raw_fd();
+        let written_until = offset + length;
+        // SAFETY: sync_file_range on an open descriptor with valid ranges.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                offset as libc::off64_t,
+                length as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        if written_until > self.flushed_until + 2 * WRITEBACK_WINDOW_BYTES {
+            let until = written_until - WRITEBACK_WINDOW_BYTES;
+            let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+            // SAFETY: as above.
+            unsafe {
+                libc::sync_file_range(
+                    fd,
+                    self.flushed_until as libc::off64_t,
+                    (until - self.flushed_until) as libc::off64_t,
+                    flags,
+                );
+            }
+            self.flushed_until = until;
+        }
     }
 
     /// Makes `[offset, offset + length)` read as zeros (coalesced with the previous range).
