@@ -1,0 +1,239 @@
+//! The lab's host daemon (what vdsm + libvirt are on a real host): started by `he-lab up`,
+//! it owns the engine VM and answers `VM.create/shutdown/destroy` on a unix control socket
+//! (`state/daemon.sock`, one JSON request and one JSON reply per connection).
+
+use crate::config::LabConfig;
+use crate::state;
+use crate::vm::boot::{self, StopKind, VmControl};
+use anyhow::Context as _;
+use serde_json::{json, Value};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Writes a timestamped line to the daemon log (the daemon's stderr).
+pub fn log(line: &str) {
+    let now = crate::engine::clock::iso8601(crate::engine::clock::now_ms());
+    eprintln!("{now} {line}");
+}
+
+/// The VM currently running, if any.
+#[derive(Default)]
+struct Running {
+    control: Option<VmControl>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The daemon's main loop: serves the control socket until asked to quit.
+pub fn run(config: LabConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(config.state_dir())?;
+    let socket = config.control_socket_path();
+    let _ = std::fs::remove_file(&socket);
+    let listener =
+        UnixListener::bind(&socket).with_context(|| format!("cannot bind {}", socket.display()))?;
+    std::fs::write(config.pid_path(), format!("{}\n", std::process::id()))?;
+    log(&format!(
+        "he-lab daemon {} serving {}",
+        std::process::id(),
+        socket.display()
+    ));
+    let running = Arc::new(Mutex::new(Running::default()));
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let (request, mut writer) = match read_request(stream) {
+            Ok(pair) => pair,
+            Err(error) => {
+                log(&format!("bad control request: {error:#}"));
+                continue;
+            }
+        };
+        let op = request["op"].as_str().unwrap_or_default().to_string();
+        let reply = handle(&config, &running, &request);
+        let _ = writeln!(writer, "{reply}");
+        if op == "quit" {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(config.pid_path());
+    log("he-lab daemon stopped");
+    Ok(())
+}
+
+fn read_request(stream: UnixStream) -> anyhow::Result<(Value, UnixStream)> {
+    let mut line = String::new();
+    BufReader::new(stream.try_clone()?).read_line(&mut line)?;
+    Ok((serde_json::from_str(&line)?, stream))
+}
+
+/// Handles one request: `create` {vm_conf}, `shutdown`, `destroy`, `ping`, `quit`.
+fn handle(config: &LabConfig, running: &Arc<Mutex<Running>>, request: &Value) -> Value {
+    let mut running = running.lock().expect("daemon lock");
+    reap(&mut running);
+    match request["op"].as_str().unwrap_or_default() {
+        "ping" => json!({"ok": true}),
+        "create" => {
+            if running.control.is_some() {
+                let status = state::vm(config).status;
+                return json!({"ok": false, "code": 4, "message": format!("Virtual machine already exists (status {status})")});
+            }
+            let vm_conf = PathBuf::from(request["vm_conf"].as_str().unwrap_or_default());
+            if !vm_conf.is_file() {
+                return json!({"ok": false, "code": 100, "message": format!("Cannot read VM configuration {}", vm_conf.display())});
+            }
+            let control = VmControl::default();
+            let mut vm = state::vm(config);
+            vm.status = "WaitForLaunch".into();
+            vm.status_time_ms = crate::engine::clock::now_ms();
+            vm.started_at_ms = Some(vm.status_time_ms);
+            vm.vm_conf = Some(vm_conf.display().to_string());
+            vm.exit_code = 0;
+            vm.exit_message.clear();
+            vm.engine_running = false;
+            if let Err(error) = state::save_vm(config, &vm) {
+                return json!({"ok": false, "code": 100, "message": format!("{error:#}")});
+            }
+            let (thread_config, thread_control) = (config.clone(), control.clone());
+            running.thread = Some(std::thread::spawn(move || {
+                boot::run_vm(&thread_config, &vm_conf, &thread_control)
+            }));
+            running.control = Some(control);
+            json!({"ok": true})
+        }
+        "shutdown" | "destroy" => {
+            let Some(control) = running.control.clone() else {
+                return json!({"ok": false, "code": 1, "message": "Virtual machine does not exist"});
+            };
+            if request["op"] == "shutdown" {
+                let mut vm = state::vm(config);
+                vm.status = "Powering down".into();
+                let _ = state::save_vm(config, &vm);
+                control.stop(StopKind::Shutdown);
+                // The guest takes a moment to shut down; the call itself returns at once.
+                json!({"ok": true})
+            } else {
+                control.stop(StopKind::Destroy);
+                if let Some(thread) = running.thread.take() {
+                    let _ = thread.join();
+                }
+                running.control = None;
+                json!({"ok": true})
+            }
+        }
+        "quit" => {
+            if let Some(control) = running.control.take() {
+                control.stop(StopKind::Destroy);
+            }
+            if let Some(thread) = running.thread.take() {
+                let _ = thread.join();
+            }
+            json!({"ok": true})
+        }
+        other => {
+            json!({"ok": false, "code": -32601, "message": format!("Method not found: {other}")})
+        }
+    }
+}
+
+/// Forgets a VM whose thread ended (crashed or shut down).
+fn reap(running: &mut Running) {
+    if running.thread.as_ref().is_some_and(|t| t.is_finished()) {
+        if let Some(thread) = running.thread.take() {
+            let _ = thread.join();
+        }
+        running.control = None;
+    }
+}
+
+/// Sends one request to the daemon; Err when it is not running.
+pub fn request(config: &LabConfig, request: &Value) -> anyhow::Result<Value> {
+    let socket = config.control_socket_path();
+    let mut stream = UnixStream::connect(&socket)
+        .with_context(|| format!("the he-lab daemon is not running ({})", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    writeln!(stream, "{request}")?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line)?;
+    serde_json::from_str(&line).context("the he-lab daemon sent a bad reply")
+}
+
+/// Whether the daemon answers.
+pub fn is_running(config: &LabConfig) -> bool {
+    request(config, &json!({"op": "ping"})).is_ok()
+}
+
+/// Starts the daemon in the background (new session, log in `state/daemon.log`) unless it
+/// runs, and waits until it answers.
+pub fn start(config: &LabConfig, he_lab_binary: &std::path::Path) -> anyhow::Result<()> {
+    if is_running(config) {
+        return Ok(());
+    }
+    use std::os::unix::process::CommandExt as _;
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.daemon_log_path())
+        .with_context(|| format!("cannot open {}", config.daemon_log_path().display()))?;
+    let mut command = std::process::Command::new(he_lab_binary);
+    command
+        .arg("--dir")
+        .arg(&config.dir)
+        .arg("daemon")
+        .stdin(std::process::Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file);
+    // SAFETY: setsid is async-signal-safe and only detaches the child from our session.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().context("cannot start the he-lab daemon")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if is_running(config) {
+            // The daemon is detached; reap it later only if it already exited.
+            let _ = child.try_wait();
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!(
+                "the he-lab daemon exited at start ({status}); see {}",
+                config.daemon_log_path().display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("the he-lab daemon did not answer within 10 s")
+}
+
+/// Stops the daemon (the VM is powered off first, its engine database kept on the disk).
+pub fn stop(config: &LabConfig) -> anyhow::Result<()> {
+    if request(config, &json!({"op": "quit"})).is_ok() {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && config.control_socket_path().exists() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    } else if let Ok(text) = std::fs::read_to_string(config.pid_path()) {
+        // A daemon that does not answer: end that process (the pid it recorded) only.
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            // SAFETY: plain kill(2) on the pid the daemon wrote itself.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let _ = std::fs::remove_file(config.pid_path());
+        let _ = std::fs::remove_file(config.control_socket_path());
+    }
+    let mut vm = state::vm(config);
+    if vm.exists() {
+        vm.status = "Down".into();
+        vm.engine_running = false;
+        state::save_vm(config, &vm)?;
+    }
+    Ok(())
+}

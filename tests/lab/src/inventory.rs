@@ -1,0 +1,86 @@
+//! What the playbooks and a shell see of the lab: `inventory.yml` (one host with every
+//! playbook variable of SPEC 5) and the `bin/hosted-engine`, `bin/vdsm-client` wrappers.
+
+use crate::config::LabConfig;
+use anyhow::Context as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+/// Quotes a string for YAML (JSON strings are valid YAML scalars).
+fn quoted(value: impl AsRef<str>) -> String {
+    serde_json::to_string(value.as_ref()).expect("strings serialize")
+}
+
+/// Playbook variables of the lab, in inventory order.
+pub fn variables(config: &LabConfig) -> Vec<(&'static str, String)> {
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        ("he_engine_url", config.engine_url()),
+        ("he_health_url", config.health_url()),
+        ("he_ca_file", path(&config.ca_file())),
+        ("he_admin_user", config.admin_user.clone()),
+        (
+            "he_admin_password_file",
+            path(&config.admin_password_file()),
+        ),
+        ("he_conf", path(&config.he_conf_path())),
+        ("he_vm_conf", path(&config.vm_conf_path())),
+        ("he_engine_backup", path(&config.engine_backup_path())),
+        ("he_appliance_desc_dir", path(&config.appliance_dir())),
+        ("he_appliance_ova", path(&config.appliance_ova_path())),
+        ("he_stage_dir", path(&config.stage_dir())),
+        ("he_log_dir", path(&config.log_dir())),
+        ("he_report_path", path(&config.report_path())),
+        ("he_channel", path(&config.channel_path())),
+        ("he_vm_id", config.vm_id.clone()),
+        ("he_fqdn", config.fqdn.clone()),
+    ]
+}
+
+/// Renders `inventory.yml`: host `hosted_engine_host`, local connection, PATH with the lab's
+/// `bin/` first, and the playbook variables.
+pub fn render(config: &LabConfig) -> String {
+    let mut text = String::from(
+        "# he-lab inventory: the simulated hosted-engine host (see tests/lab/README.md)\n",
+    );
+    text.push_str("all:\n  hosts:\n    hosted_engine_host:\n");
+    text.push_str("      ansible_connection: local\n");
+    text.push_str("      ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n");
+    text.push_str("      he_lab_dir: ");
+    text.push_str(&quoted(config.dir.display().to_string()));
+    text.push('\n');
+    text.push_str("      environment:\n        PATH: ");
+    text.push_str(&quoted(format!(
+        "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        config.bin_dir().display()
+    )));
+    text.push_str("\n        LIBGUESTFS_BACKEND: direct\n");
+    for (name, value) in variables(config) {
+        text.push_str(&format!("      {name}: {}\n", quoted(value)));
+    }
+    text
+}
+
+/// A shell wrapper that runs `he-lab --dir DIR shim TOOL "$@"`.
+fn wrapper(he_lab: &Path, dir: &Path, tool: &str) -> String {
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    format!(
+        "#!/bin/sh\n# {tool} of the he-lab simulated host\nexec {} --dir {} shim {tool} \"$@\"\n",
+        quote(he_lab),
+        quote(dir)
+    )
+}
+
+/// Writes `inventory.yml` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
+pub fn write(config: &LabConfig, he_lab: &Path) -> anyhow::Result<()> {
+    std::fs::write(config.inventory_path(), render(config))
+        .with_context(|| format!("cannot write {}", config.inventory_path().display()))?;
+    let bin = config.bin_dir();
+    std::fs::create_dir_all(&bin)?;
+    for tool in ["hosted-engine", "vdsm-client"] {
+        let path = bin.join(tool);
+        std::fs::write(&path, wrapper(he_lab, &config.dir, tool))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! he-lab: a faithful simulation of one oVirt hosted-engine host and its engine VM.
+//!
+//! It provides, through the same interfaces a real host has, everything the collection's
+//! modules touch: `hosted-engine` and `vdsm-client` on PATH, a file storage domain with
+//! real volumes and vdsm metadata, the engine VM's setup channel socket, and the engine's
+//! REST API over HTTPS. It shares no code with the modules crate, only the data formats
+//! written down in shared/reference.
+
+pub mod appliance;
+pub mod backup;
+pub mod config;
+pub mod daemon;
+pub mod domain;
+pub mod engine;
+pub mod guest;
+pub mod host;
+pub mod init;
+pub mod inventory;
+pub mod pki;
+pub mod profile;
+pub mod report;
+pub mod shim;
+pub mod state;
+pub mod storage;
+pub mod vm;

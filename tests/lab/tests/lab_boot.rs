@@ -1,0 +1,216 @@
+//! The engine VM: `he-lab up` serves the old engine quickly; booting the appliance with a
+//! hand-made NoCloud ISO restores the backup, runs engine-setup and sends the markers on the
+//! channel; putting the old disk bytes back brings the old engine and its database back.
+
+mod lab_support;
+
+use lab_support::{check, install_appliance, make_seed, read_channel, scratch, text, Lab, HE_LAB};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn init_and_up_are_fast_and_serve_the_old_engine() {
+    let started = Instant::now();
+    let lab = Lab::init("up", 41, &[]);
+    let init_time = started.elapsed();
+    let up_time = lab.up();
+    let total = started.elapsed();
+    println!("he-lab init {init_time:.2?} + up {up_time:.2?} = {total:.2?} (limit 30 s)");
+    assert!(total < Duration::from_secs(30), "init + up took {total:?}");
+    let status = lab.json(&["status", "--json"]);
+    assert_eq!(status["vm_state"], "up");
+    assert_eq!(status["engine_version"], "3.6.7.5");
+    assert!(lab.health().unwrap_or_default().contains("DB Up"));
+    // The API answers over TLS verified against the lab CA (v3 only on 3.6).
+    let password = std::fs::read_to_string(lab.path("admin_password_file")).unwrap();
+    let api = check(
+        Command::new("curl")
+            .args(["-s", "--fail", "--cacert"])
+            .arg(lab.path("ca_file"))
+            .args(["-H", "Version: 3", "-u"])
+            .arg(format!("admin@internal:{}", password.trim()))
+            .arg(format!("{}/api", status["engine_url"].as_str().unwrap())),
+    );
+    assert!(
+        api.contains("3.6.7.5") || api.contains("major=\"3\""),
+        "{api}"
+    );
+    let vm_status: serde_json::Value =
+        serde_json::from_slice(&lab.tool("hosted-engine", &["--vm-status", "--json"]).stdout)
+            .unwrap();
+    assert_eq!(vm_status["1"]["engine-status"]["health"], "good");
+    let down = lab.he_lab(&["down"]);
+    assert!(down.status.success());
+    assert_eq!(lab.json(&["status", "--json"])["vm_state"], "down");
+    assert!(lab.health().is_none());
+}
+
+#[test]
+fn upgrade_boot_with_cidata_iso_sends_markers_and_rollback_restores_the_old_engine() {
+    let lab = Lab::init("upgrade", 42, &[]);
+    lab.up();
+    assert!(lab
+        .tool("hosted-engine", &["--vm-shutdown"])
+        .status
+        .success());
+    lab.wait_vm_status("Down", Duration::from_secs(10));
+    let volume = lab.engine_volume();
+    let saved = scratch("rollback").join("engine-disk.raw");
+    std::fs::copy(&volume, &saved).unwrap();
+
+    install_appliance(&lab, &lab.path("engine_backup"));
+    let vm_conf = make_seed(&lab, &lab_support::upgrade_user_data(true));
+    let start = lab.tool(
+        "hosted-engine",
+        &["--vm-start", &format!("--vm-conf={}", vm_conf.display())],
+    );
+    assert_eq!(
+        text(&start.stdout),
+        "VM in WaitForLaunch\n",
+        "{}",
+        text(&start.stderr)
+    );
+    let lines = read_channel(&lab, Duration::from_secs(60));
+    let markers: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("HE_APPLIANCE_ENGINE_"))
+        .collect();
+    assert_eq!(
+        markers,
+        vec![
+            "HE_APPLIANCE_ENGINE_RESTORE_SUCCESS",
+            "HE_APPLIANCE_ENGINE_SETUP_SUCCESS"
+        ],
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l == "- Engine database 'engine'"));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("Execution of setup completed successfully")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab.health().unwrap_or_default().contains("DB Up") {
+        assert!(
+            Instant::now() < deadline,
+            "the upgraded engine never became healthy"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let inspect = lab.inspect();
+    assert_eq!(inspect["engine_version"], "4.0.6.3");
+    assert_eq!(inspect["engine_db_version"], "4.0.6.3-1.el7.centos");
+    assert_eq!(inspect["engine_disks"][0]["name"], "he_virtio_disk");
+
+    // Booting again without the ISO serves the upgraded engine (cloud-init is masked).
+    assert!(lab
+        .tool("hosted-engine", &["--vm-poweroff"])
+        .status
+        .success());
+    assert!(lab.tool("hosted-engine", &["--vm-start"]).status.success());
+    lab.wait_vm_status("Up", Duration::from_secs(10));
+    assert_eq!(lab.inspect()["engine_version"], "4.0.6.3");
+
+    // Rollback: the old bytes back on the engine disk give the old engine and database.
+    assert!(lab
+        .tool("hosted-engine", &["--vm-poweroff"])
+        .status
+        .success());
+    check(
+        Command::new("qemu-img")
+            .args(["convert", "-n", "-O", "raw"])
+            .arg(&saved)
+            .arg(&volume),
+    );
+    // The volume grew for the appliance; the old content is back byte for byte before that.
+    let restored = std::fs::read(&volume).unwrap();
+    let original = std::fs::read(&saved).unwrap();
+    assert!(restored.len() >= original.len());
+    assert!(
+        restored[..original.len()] == original[..],
+        "rollback did not restore the bytes"
+    );
+    assert!(lab.tool("hosted-engine", &["--vm-start"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab.health().unwrap_or_default().contains("DB Up") {
+        assert!(Instant::now() < deadline, "the old engine never came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let inspect = lab.inspect();
+    assert_eq!(inspect["engine_version"], "3.6.7.5");
+    assert_eq!(inspect["engine_db_version"], "3.6.7.5-1.el6");
+    let _ = std::fs::remove_file(&saved);
+}
+
+#[test]
+fn restore_refuses_dwh_without_provisioning_and_a_corrupt_archive() {
+    let lab = Lab::init("refuse", 43, &[]);
+    check(Command::new(HE_LAB).arg("--dir").arg(&lab.dir).arg("up"));
+    assert!(lab
+        .tool("hosted-engine", &["--vm-poweroff"])
+        .status
+        .success());
+    install_appliance(&lab, &lab.path("engine_backup"));
+    let vm_conf = make_seed(&lab, &lab_support::upgrade_user_data(false));
+    assert!(lab
+        .tool(
+            "hosted-engine",
+            &["--vm-start", &format!("--vm-conf={}", vm_conf.display())]
+        )
+        .status
+        .success());
+    let lines = read_channel(&lab, Duration::from_secs(60));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("FATAL: Can't connect to database 'ovirt_engine_history'")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "HE_APPLIANCE_ENGINE_RESTORE_FAIL"),
+        "{lines:#?}"
+    );
+
+    // A backup whose md5sum does not match: repack with one member changed.
+    assert!(lab
+        .tool("hosted-engine", &["--vm-poweroff"])
+        .status
+        .success());
+    let work = scratch("corrupt");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-xzf")
+            .arg(lab.path("engine_backup")),
+    );
+    std::fs::write(work.join("version"), "3.6.9.9\n").unwrap();
+    let corrupt = work.with_extension("tar.gz");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-czf")
+            .arg(&corrupt)
+            .arg("."),
+    );
+    install_appliance(&lab, &corrupt);
+    let vm_conf = make_seed(&lab, &lab_support::upgrade_user_data(true));
+    assert!(lab
+        .tool(
+            "hosted-engine",
+            &["--vm-start", &format!("--vm-conf={}", vm_conf.display())]
+        )
+        .status
+        .success());
+    let lines = read_channel(&lab, Duration::from_secs(60));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("FATAL: Md5sum check failed")),
+        "{lines:#?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l == "HE_APPLIANCE_ENGINE_RESTORE_FAIL"));
+}
