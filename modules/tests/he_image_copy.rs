@@ -276,6 +276,22 @@ fn engine_disk_writes_need_a_verified_backup_of_the_current_content() {
         .assert_failed_with("no verified backup with checksum");
     assert_eq!(std::fs::read(&engine).unwrap(), original);
 
+    // Check mode without a checksum warns (a check-mode playbook has made no backup yet).
+    let check = host.run(
+        json!({"src": new_image, "dest_volume": volume(ENGINE_IMAGE, ENGINE_VOLUME),
+        "_ansible_check_mode": true}),
+    );
+    check.assert_ok();
+    assert_eq!(check.result["engine_disk_write"], json!("needs_backup"));
+    assert!(check.result["warnings"]
+        .to_string()
+        .contains("needs backup_checksum"));
+    host.run(
+        json!({"src": new_image, "dest": engine, "backup_checksum": "ab".repeat(32),
+        "_ansible_check_mode": true}),
+    )
+    .assert_failed_with("no verified backup with checksum");
+
     // A backup without verify keeps no record.
     let unverified = host.run(json!({"src_volume": volume(ENGINE_IMAGE, ENGINE_VOLUME),
         "dest_volume": volume(BACKUP_IMAGE, BACKUP_VOLUME)}));

@@ -86,7 +86,8 @@ pub struct Report {
     pub extended_to_bytes: Option<u64>,
     /// True when the destination was re-read and matched.
     pub verified: bool,
-    /// `backed_up` or `restore` when the destination is the engine disk.
+    /// `backed_up` or `restore` when the destination is the engine disk (`needs_backup` in
+    /// check mode without `backup_checksum`).
     pub engine_disk_write: Option<&'static str>,
     /// The backup record written (copies of the engine disk with verify).
     pub backup_record: Option<PathBuf>,
@@ -145,6 +146,16 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
         .as_ref()
         .is_some_and(|disk| is_same(&target.endpoint, disk));
     if let (true, Some(disk)) = (writes_engine_disk, &engine_disk) {
+        if check_mode && request.backup_checksum.is_none() {
+            // A check-mode playbook run has made no backup yet: report, do not fail.
+            report.warnings.push(format!(
+                "check mode: writing the engine disk {} needs backup_checksum of a verified backup; a real run without it is refused",
+                disk.path.display()
+            ));
+            report.engine_disk_write = Some("needs_backup");
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
         let allowed = safety::authorize(
             &request.state_dir,
             request.backup_checksum.as_deref(),
