@@ -177,11 +177,21 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
         .as_ref()
         .is_some_and(|disk| is_same(&source.endpoint, disk));
     let identity_before = FileIdentity::of(&source.endpoint.path).ok();
-    let destination_size = prepare_target(request, host, &target, source.size_bytes, size_plan)?;
-    write(request, &source, &target, destination_size, &mut report)?;
-    if reads_engine_disk {
-        record_backup(request, &source, &target, identity_before, &mut report)?;
-    }
+    let mut apply = || -> anyhow::Result<()> {
+        let destination_size =
+            prepare_target(request, host, &target, source.size_bytes, size_plan)?;
+        write(request, &source, &target, destination_size, &mut report)?;
+        if reads_engine_disk {
+            record_backup(request, &source, &target, identity_before, &mut report)?;
+        }
+        Ok(())
+    };
+    // From here on the destination may have changed: say so when failing.
+    apply().map_err(|error| crate::ansible::Failure {
+        msg: format!("{error:#}"),
+        changed: true,
+        data: Default::default(),
+    })?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -202,6 +212,14 @@ fn resolve_source(
                 (false, None) => bail!("option 'stage_dir' is required with an OVA source"),
             };
             let ova = ova::read(path, sha1.as_deref(), stage_dir)?;
+            tracing::info!(
+                "read OVA {} (SHA-1 {}): disk {} of {} bytes, virtual size {} bytes",
+                path.display(),
+                ova.sha1,
+                ova.disk_member,
+                ova.disk_member_bytes,
+                ova.disk_virtual_size_bytes
+            );
             report.warnings.extend(ova.warnings.iter().cloned());
             let size_bytes = ova.disk_virtual_size_bytes;
             let staged_path = match &ova.staged_disk {
@@ -231,11 +249,16 @@ fn convert_staged(ova_path: &Path, qcow2_path: &Path) -> anyhow::Result<PathBuf>
     let dir = qcow2_path.parent().unwrap_or(Path::new("."));
     let raw = dir.join(format!("{stem}.raw"));
     let partial = dir.join(format!("{stem}.raw.part"));
+    // Flushed before it is renamed into place: a staged image is complete or absent.
     let converted = qcow2::convert_to_raw(qcow2_path, &partial, false).and_then(|()| {
-        std::fs::rename(&partial, &raw).map_err(|e| qcow2::ImageError::Unreadable {
-            path: raw.display().to_string(),
-            source: e,
-        })
+        std::fs::File::open(&partial)
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&partial, &raw))
+            .and_then(|()| std::fs::File::open(dir)?.sync_all())
+            .map_err(|e| qcow2::ImageError::Unreadable {
+                path: raw.display().to_string(),
+                source: e,
+            })
     });
     let _ = std::fs::remove_file(qcow2_path);
     if converted.is_err() {
@@ -333,17 +356,12 @@ fn write(
     if request.verify && source.format == Format::Raw {
         let reread = copy::hash(path, source.size_bytes, request.algorithm)?;
         if reread.checksum != report.checksum {
-            return Err(crate::ansible::Failure {
-                msg: format!(
-                    "verify failed: {} reads back as {} but {} was written",
-                    path.display(),
-                    reread.checksum.unwrap_or_default(),
-                    report.checksum.clone().unwrap_or_default()
-                ),
-                changed: true,
-                data: Default::default(),
-            }
-            .into());
+            bail!(
+                "verify failed: {} reads back as {} but {} was written",
+                path.display(),
+                reread.checksum.unwrap_or_default(),
+                report.checksum.clone().unwrap_or_default()
+            );
         }
         report.verified = true;
     }

@@ -459,6 +459,88 @@ mod tests {
     /// The OVF imagefactory writes (host-formats §6), trimmed to the parts read.
     pub const OVF: &str = r#"<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1/" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ovf:version="0.9"><References><File ovf:href="IMG/VOL" ovf:id="VOL" ovf:size="53687091200" ovf:description="TPL"/></References><Section xsi:type="ovf:NetworkSection_Type"><Info>List of Networks</Info></Section><Section xsi:type="ovf:DiskSection_Type"><Disk ovf:diskId="VOL" ovf:size="50" ovf:vm_snapshot_id="S" ovf:actual_size="50" ovf:format="http://www.vmware.com/specifications/vmdk.html#sparse" ovf:parentRef="" ovf:fileRef="IMG/VOL" ovf:volume-type="Sparse" ovf:volume-format="COW" ovf:disk-interface="VirtIO" ovf:disk-type="System" ovf:boot="true" ovf:wipe-after-delete="false"/></Section><Content xsi:type="ovf:VirtualSystem_Type" ovf:id="out"><Name>TPL</Name><Section xsi:type="ovf:VirtualHardwareSection_Type"><Info>4 CPU, 16384 Memory</Info><System><vssd:VirtualSystemType>RHEVM 4.6.0.163</vssd:VirtualSystemType></System><Item><rasd:Caption>4 virtual CPU</rasd:Caption><rasd:Description>Number of virtual CPU</rasd:Description><rasd:InstanceId>1</rasd:InstanceId><rasd:ResourceType>3</rasd:ResourceType><rasd:num_of_sockets>2</rasd:num_of_sockets><rasd:cpu_per_socket>2</rasd:cpu_per_socket></Item><Item><rasd:Caption>16384 MB of memory</rasd:Caption><rasd:Description>Memory Size</rasd:Description><rasd:InstanceId>2</rasd:InstanceId><rasd:ResourceType>4</rasd:ResourceType><rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits><rasd:VirtualQuantity>16384</rasd:VirtualQuantity></Item><Item><rasd:Caption>Drive 1</rasd:Caption><rasd:InstanceId>VOL</rasd:InstanceId><rasd:ResourceType>17</rasd:ResourceType><rasd:HostResource>IMG/VOL</rasd:HostResource></Item></Section></Content></ovf:Envelope>"#;
 
+    /// A tar (gzip when asked) with `members` in order.
+    fn archive(dir: &Path, gzip: bool, members: &[(&str, &[u8])]) -> (PathBuf, String) {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, *data).unwrap();
+        }
+        let mut bytes = builder.into_inner().unwrap();
+        if gzip {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(&bytes).unwrap();
+            bytes = encoder.finish().unwrap();
+        }
+        let path = dir.join(if gzip { "a.ova" } else { "plain.ova" });
+        std::fs::write(&path, &bytes).unwrap();
+        (path, hex::encode(Sha1::digest(&bytes)))
+    }
+
+    fn qcow2_member(virtual_size: u64) -> Vec<u8> {
+        let mut data = vec![0u8; 70_000];
+        data[..4].copy_from_slice(qcow2::MAGIC);
+        data[24..32].copy_from_slice(&virtual_size.to_be_bytes());
+        data[69_999] = 9;
+        data
+    }
+
+    #[test]
+    fn one_read_checks_sha1_parses_the_ovf_and_stages_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = qcow2_member(5 << 30);
+        // The disk before the OVF, a .meta and another image: order does not matter.
+        let (path, sha1) = archive(
+            dir.path(),
+            true,
+            &[
+                ("./images/IMG/VOL", &disk),
+                ("images/IMG/VOL.meta", b"FORMAT=COW\nEOF\n"),
+                ("images/OTHER/X", b"not this one"),
+                ("master/vms/TPL/TPL.ovf", OVF.as_bytes()),
+            ],
+        );
+        let stage = dir.path().join("stage");
+        std::fs::create_dir(&stage).unwrap();
+        let report = read(&path, Some(&sha1.to_uppercase()), Some(&stage)).unwrap();
+        assert_eq!(report.sha1, sha1);
+        assert_eq!(report.disk_member, "images/IMG/VOL");
+        assert_eq!(report.disk_member_bytes, disk.len() as u64);
+        assert_eq!(report.disk_virtual_size_bytes, 5 << 30);
+        assert_eq!(report.ovf.cpus, 4);
+        let staged = report.staged_disk.unwrap();
+        assert_eq!(std::fs::read(&staged).unwrap(), disk);
+        assert_eq!(
+            std::fs::read_dir(&stage).unwrap().count(),
+            1,
+            "other members removed"
+        );
+    }
+
+    #[test]
+    fn a_plain_tar_in_check_mode_stages_nothing_and_a_wrong_sha1_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = qcow2_member(1 << 30);
+        let (path, sha1) = archive(
+            dir.path(),
+            false,
+            &[
+                ("master/vms/T/T.ovf", OVF.as_bytes()),
+                ("images/IMG/VOL", &disk),
+            ],
+        );
+        let report = read(&path, None, None).unwrap();
+        assert_eq!((report.sha1.clone(), report.staged_disk), (sha1, None));
+        let error = read(&path, Some(&"0".repeat(40)), None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is corrupted: SHA-1"), "{error}");
+    }
+
     #[test]
     fn parses_the_imagefactory_ovf() {
         let (ovf, warnings) = parse_ovf(OVF).unwrap();
