@@ -11,4 +11,5 @@ pub mod engine;
 pub mod facts;
 pub mod guest;
 pub mod host;
+pub mod image;
 pub mod vm;

@@ -1,0 +1,438 @@
+//! The engine-disk write guard (SPEC 6.1): backup records written by verified copies of the
+//! engine disk, and the checks that must pass before the engine disk may be overwritten.
+//!
+//! A record is written only after a copy FROM the engine disk was re-read and matched
+//! (`verify: true`). Writing the engine disk needs `backup_checksum` naming such a record,
+//! and then, at the time of the write:
+//! - the record's source is this engine disk,
+//! - the backup it names still hashes to the checksum (re-read: that is the proof), and
+//! - either the engine disk still holds that content (unchanged file identity and mtime,
+//!   or re-hashed), or the copy's source is that very backup (rollback: restoring it).
+//!
+//! A caller cannot satisfy this by inventing a value: an invented record still needs a real
+//! backup whose content hashes to it and equals the engine disk.
+
+use super::copy::{self, CopyError};
+use super::digest::Algorithm;
+use crate::host::Volume;
+use serde::{Deserialize, Serialize};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Default `state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/ovirt-hosted-engine-upgrade";
+const RECORDS_DIR: &str = "engine-disk-backups";
+
+/// One side of a copy: a vdsm volume (when named that way) and the path it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The volume, when the copy named one.
+    pub volume: Option<Volume>,
+    /// The path (resolved with `Image prepare` for volumes).
+    pub path: PathBuf,
+}
+
+/// Which file a path is, and whether it changed: device, inode, size, mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// Device of the file system holding it.
+    pub device: u64,
+    /// Inode number.
+    pub inode: u64,
+    /// Size in bytes (0 for block devices).
+    pub size_bytes: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i128,
+    /// True for regular files (mtime tracks writes); false for block devices.
+    pub regular_file: bool,
+}
+
+impl FileIdentity {
+    /// The identity of `path` now (symlinks followed).
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let metadata = std::fs::metadata(path)?;
+        Ok(Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size_bytes: metadata.size(),
+            mtime_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                + i128::from(metadata.mtime_nsec()),
+            regular_file: metadata.is_file(),
+        })
+    }
+
+    /// True when both name the same file (or device node target).
+    pub fn same_file(&self, other: &Self) -> bool {
+        self.device == other.device && self.inode == other.inode
+    }
+}
+
+/// A verified backup of the engine disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    /// The engine disk that was copied.
+    pub source: Endpoint,
+    /// Its identity when the copy ran.
+    pub source_identity: FileIdentity,
+    /// Where the copy went.
+    pub backup: Endpoint,
+    /// Digest algorithm.
+    pub algorithm: Algorithm,
+    /// Digest of the copied content, equal on both sides after the re-read.
+    pub checksum: String,
+    /// Bytes copied (the engine disk's size).
+    pub size_bytes: u64,
+    /// When the record was written, seconds since the epoch.
+    pub created_epoch_s: u64,
+}
+
+/// Why the engine disk may not be written (or a record could not be kept).
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// No `backup_checksum` was given.
+    #[error("refusing to write the engine disk {disk}: give backup_checksum, the checksum returned by a verified copy (verify: true) of the engine disk to a backup")]
+    NoChecksum { disk: String },
+    /// The value is not a hex digest.
+    #[error("option 'backup_checksum': '{value}' is not a hex checksum")]
+    Malformed { value: String },
+    /// No verified backup has that checksum.
+    #[error("refusing to write the engine disk {disk}: no verified backup with checksum {checksum} is recorded under {dir}; copy the engine disk to a backup with verify: true first")]
+    NoRecord {
+        disk: String,
+        checksum: String,
+        dir: PathBuf,
+    },
+    /// The record is about another disk.
+    #[error("refusing to write the engine disk {disk}: the backup with checksum {checksum} is a copy of {other}, not of the engine disk")]
+    OtherDisk {
+        disk: String,
+        checksum: String,
+        other: String,
+    },
+    /// The backup no longer holds that content.
+    #[error("refusing to write the engine disk: the backup {backup} no longer matches checksum {checksum} (now {actual}); make a new backup")]
+    BackupChanged {
+        backup: String,
+        checksum: String,
+        actual: String,
+    },
+    /// The engine disk changed after the backup.
+    #[error("refusing to write the engine disk {disk}: its content changed since the backup with checksum {checksum} (now {actual}); make a new backup of the current content")]
+    DiskChanged {
+        disk: String,
+        checksum: String,
+        actual: String,
+    },
+    /// A record file or a disk could not be read or written.
+    #[error("engine disk guard: {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Re-reading a disk failed.
+    #[error("engine disk guard: {0}")]
+    Reread(#[from] CopyError),
+}
+
+/// Why a write of the engine disk was allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    /// The engine disk still equals its verified backup.
+    BackedUp { backup: PathBuf },
+    /// The copy restores the verified backup itself.
+    Restore { backup: PathBuf },
+}
+
+/// Where the record for `checksum` lives.
+pub fn record_path(state_dir: &Path, checksum: &str) -> PathBuf {
+    state_dir.join(RECORDS_DIR).join(format!("{checksum}.json"))
+}
+
+/// Writes `record` under `state_dir` (directories 0700, file 0600, atomically).
+pub fn save(state_dir: &Path, record: &BackupRecord) -> Result<PathBuf, GuardError> {
+    use std::io::Write;
+    let path = record_path(state_dir, &record.checksum);
+    let io = |what, source| GuardError::Io {
+        what,
+        path: path.clone(),
+        source,
+    };
+    let dir = state_dir.join(RECORDS_DIR);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| io("cannot create the directory of", e))?;
+    let temporary = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(record).expect("records are plain data");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|_| std::fs::rename(&temporary, &path))
+        .map_err(|e| io("cannot write backup record", e))?;
+    Ok(path)
+}
+
+/// Reads the record for `checksum`, if any.
+pub fn load(state_dir: &Path, checksum: &str) -> Result<Option<BackupRecord>, GuardError> {
+    let path = record_path(state_dir, checksum);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(GuardError::Io {
+                what: "cannot read backup record",
+                path,
+                source,
+            })
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| GuardError::Io {
+            what: "malformed backup record",
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+}
+
+/// The checks before a write onto `engine_disk` from `copy_source`; `resolve` turns a
+/// recorded backup endpoint into its current path (volumes are prepared again).
+pub fn authorize(
+    state_dir: &Path,
+    backup_checksum: Option<&str>,
+    engine_disk: &Endpoint,
+    copy_source: &Path,
+    resolve: impl Fn(&Endpoint) -> anyhow::Result<PathBuf>,
+) -> Result<Allowed, GuardError> {
+    let disk = describe(engine_disk);
+    let checksum = backup_checksum.ok_or_else(|| GuardError::NoChecksum { disk: disk.clone() })?;
+    let checksum = checksum.trim().to_ascii_lowercase();
+    if checksum.is_empty() || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(GuardError::Malformed { value: checksum });
+    }
+    let record = load(state_dir, &checksum)?.ok_or_else(|| GuardError::NoRecord {
+        disk: disk.clone(),
+        checksum: checksum.clone(),
+        dir: state_dir.join(RECORDS_DIR),
+    })?;
+    let engine_identity = identity(&engine_disk.path)?;
+    if !is_same_disk(&record, engine_disk, &engine_identity) {
+        return Err(GuardError::OtherDisk {
+            disk,
+            checksum,
+            other: describe(&record.source),
+        });
+    }
+    let backup_path = resolve(&record.backup).map_err(|e| GuardError::Io {
+        what: "cannot resolve the backup",
+        path: record.backup.path.clone(),
+        source: std::io::Error::other(format!("{e:#}")),
+    })?;
+    let backup_now = copy::hash(&backup_path, record.size_bytes, record.algorithm)?;
+    let backup_checksum = backup_now.checksum.unwrap_or_default();
+    if backup_checksum != record.checksum {
+        return Err(GuardError::BackupChanged {
+            backup: backup_path.display().to_string(),
+            checksum,
+            actual: backup_checksum,
+        });
+    }
+    if identity(copy_source)?.same_file(&identity(&backup_path)?) {
+        return Ok(Allowed::Restore {
+            backup: backup_path,
+        });
+    }
+    let unchanged = engine_identity.regular_file && engine_identity == record.source_identity;
+    if !unchanged {
+        let now = copy::hash(&engine_disk.path, record.size_bytes, record.algorithm)?;
+        let actual = now.checksum.unwrap_or_default();
+        if actual != record.checksum {
+            return Err(GuardError::DiskChanged {
+                disk,
+                checksum,
+                actual,
+            });
+        }
+    }
+    Ok(Allowed::BackedUp {
+        backup: backup_path,
+    })
+}
+
+fn identity(path: &Path) -> Result<FileIdentity, GuardError> {
+    FileIdentity::of(path).map_err(|source| GuardError::Io {
+        what: "cannot inspect",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn is_same_disk(record: &BackupRecord, engine_disk: &Endpoint, now: &FileIdentity) -> bool {
+    match (&record.source.volume, &engine_disk.volume) {
+        (Some(recorded), Some(current)) => recorded == current,
+        _ => record.source_identity.same_file(now),
+    }
+}
+
+fn describe(endpoint: &Endpoint) -> String {
+    match &endpoint.volume {
+        Some(volume) => format!(
+            "{}/{}/{} ({})",
+            volume.sd_id,
+            volume.image_id,
+            volume.volume_id,
+            endpoint.path.display()
+        ),
+        None => endpoint.path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        engine: Endpoint,
+        backup: Endpoint,
+        checksum: String,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let engine_path = dir.path().join("engine.raw");
+        let backup_path = dir.path().join("backup.raw");
+        let content = vec![7u8; 100_000];
+        std::fs::write(&engine_path, &content).unwrap();
+        std::fs::write(&backup_path, &content).unwrap();
+        let checksum = copy::hash_bytes(&content, Algorithm::Blake3).unwrap();
+        let engine = Endpoint {
+            volume: None,
+            path: engine_path.clone(),
+        };
+        let backup = Endpoint {
+            volume: None,
+            path: backup_path,
+        };
+        let record = BackupRecord {
+            source: engine.clone(),
+            source_identity: FileIdentity::of(&engine_path).unwrap(),
+            backup: backup.clone(),
+            algorithm: Algorithm::Blake3,
+            checksum: checksum.clone(),
+            size_bytes: content.len() as u64,
+            created_epoch_s: 1,
+        };
+        save(&dir.path().join("state"), &record).unwrap();
+        Fixture {
+            dir,
+            engine,
+            backup,
+            checksum,
+        }
+    }
+
+    fn check(f: &Fixture, checksum: Option<&str>, source: &Path) -> Result<Allowed, GuardError> {
+        authorize(
+            &f.dir.path().join("state"),
+            checksum,
+            &f.engine,
+            source,
+            |endpoint| Ok(endpoint.path.clone()),
+        )
+    }
+
+    #[test]
+    fn allows_a_write_when_the_engine_disk_equals_its_verified_backup() {
+        let f = fixture();
+        let new_image = f.dir.path().join("new.raw");
+        std::fs::write(&new_image, b"new").unwrap();
+        let allowed = check(&f, Some(&f.checksum.to_uppercase()), &new_image).unwrap();
+        assert_eq!(
+            allowed,
+            Allowed::BackedUp {
+                backup: f.backup.path.clone()
+            }
+        );
+        let mode = std::fs::metadata(record_path(&f.dir.path().join("state"), &f.checksum))
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn refuses_without_checksum_or_with_an_invented_one() {
+        let f = fixture();
+        let new_image = f.dir.path().join("new.raw");
+        std::fs::write(&new_image, b"new").unwrap();
+        let none = check(&f, None, &new_image).unwrap_err().to_string();
+        assert!(none.contains("give backup_checksum"), "{none}");
+        let invented = check(&f, Some(&"ab".repeat(32)), &new_image)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            invented.contains("no verified backup with checksum"),
+            "{invented}"
+        );
+        let traversal = check(&f, Some("../../etc/passwd"), &new_image)
+            .unwrap_err()
+            .to_string();
+        assert!(traversal.contains("is not a hex checksum"), "{traversal}");
+    }
+
+    #[test]
+    fn refuses_when_the_backup_or_the_engine_disk_changed() {
+        let f = fixture();
+        let new_image = f.dir.path().join("new.raw");
+        std::fs::write(&new_image, b"new").unwrap();
+        std::fs::write(&f.engine.path, vec![8u8; 100_000]).unwrap();
+        let changed = check(&f, Some(&f.checksum), &new_image)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            changed.contains("its content changed since the backup"),
+            "{changed}"
+        );
+        // A restore from the intact backup is still allowed.
+        let restore = check(&f, Some(&f.checksum), &f.backup.path).unwrap();
+        assert_eq!(
+            restore,
+            Allowed::Restore {
+                backup: f.backup.path.clone()
+            }
+        );
+        std::fs::write(&f.backup.path, vec![9u8; 100_000]).unwrap();
+        let broken = check(&f, Some(&f.checksum), &f.backup.path)
+            .unwrap_err()
+            .to_string();
+        assert!(broken.contains("no longer matches"), "{broken}");
+    }
+
+    #[test]
+    fn refuses_a_record_of_another_disk() {
+        let f = fixture();
+        let other = Endpoint {
+            volume: None,
+            path: f.backup.path.clone(),
+        };
+        let error = authorize(
+            &f.dir.path().join("state"),
+            Some(&f.checksum),
+            &other,
+            &f.engine.path,
+            |endpoint| Ok(endpoint.path.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("is a copy of"), "{error}");
+    }
+}

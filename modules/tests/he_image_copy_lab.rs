@@ -1,0 +1,227 @@
+//! he_image_copy against the he-lab simulated host (its vdsm-client shim, storage domain and
+//! appliance): check mode changes no volume, the engine-disk guard, upgrade and rollback copies.
+//! Needs HE_LAB_BIN (path of the built `he-lab`); fails, never skips, without it.
+mod support;
+
+use serde_json::{json, Value};
+use sha2::Digest;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{run_module, Run};
+
+struct Lab {
+    dir: tempfile::TempDir,
+    status: Value,
+    /// `inspect --json` right after init (inspect hashes every volume: call it sparingly).
+    initial: Value,
+}
+
+impl Lab {
+    fn init() -> Lab {
+        let bin = std::env::var("HE_LAB_BIN").expect(
+            "HE_LAB_BIN must name the built he-lab binary (cargo build -p he-lab; HE_LAB_BIN=target/debug/he-lab)",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let lab = Lab {
+            dir,
+            status: Value::Null,
+            initial: Value::Null,
+        };
+        let output = Command::new(&bin)
+            .arg("--dir")
+            .arg(lab.path())
+            .args(["init", "--seed", "7"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "he-lab init: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Lab {
+            status: lab.he_lab(&["status", "--json"]),
+            initial: lab.he_lab(&["inspect", "--json"]),
+            ..lab
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("lab")
+    }
+
+    fn he_lab(&self, args: &[&str]) -> Value {
+        let bin = std::env::var("HE_LAB_BIN").unwrap();
+        let output = Command::new(bin)
+            .arg("--dir")
+            .arg(self.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "he-lab {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn field(&self, key: &str) -> String {
+        self.status[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("status has no {key}"))
+            .to_string()
+    }
+
+    /// Every volume's sha256, keyed by volume id.
+    fn volume_hashes(&self) -> Vec<(String, String)> {
+        let inspect = self.he_lab(&["inspect", "--json"]);
+        let mut hashes: Vec<(String, String)> = inspect["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["volume_id"].as_str().unwrap().into(),
+                    v["sha256"].as_str().unwrap_or("").into(),
+                )
+            })
+            .collect();
+        hashes.sort();
+        hashes
+    }
+
+    fn engine_disk(&self) -> Value {
+        let disk = &self.initial["engine_disk"];
+        json!({"sd_id": disk["sd_id"], "image_id": disk["image_id"], "volume_id": disk["volume_id"]})
+    }
+
+    fn engine_path(&self) -> PathBuf {
+        PathBuf::from(self.initial["engine_disk"]["path"].as_str().unwrap())
+    }
+
+    /// `vdsm-client Volume getInfo` of the engine disk through the lab's shim.
+    fn engine_volume_info(&self) -> Value {
+        let disk = self.engine_disk();
+        let output = Command::new(PathBuf::from(self.field("bin_dir")).join("vdsm-client"))
+            .args([
+                "Volume",
+                "getInfo",
+                "storagepoolID=00000000-0000-0000-0000-000000000000",
+            ])
+            .arg(format!(
+                "storagedomainID={}",
+                disk["sd_id"].as_str().unwrap()
+            ))
+            .arg(format!("imageID={}", disk["image_id"].as_str().unwrap()))
+            .arg(format!("volumeID={}", disk["volume_id"].as_str().unwrap()))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn run(&self, mut args: Value) -> Run {
+        args["he_conf"] = json!(self.field("he_conf"));
+        args["state_dir"] = json!(self.dir.path().join("state"));
+        let bin_dir = PathBuf::from(self.field("bin_dir"));
+        run_module("he_image_copy", args, self.dir.path(), Some(&bin_dir))
+    }
+}
+
+fn sha256_prefix(path: &Path, length: u64) -> String {
+    let mut data = Vec::new();
+    std::fs::File::open(path)
+        .unwrap()
+        .take(length)
+        .read_to_end(&mut data)
+        .unwrap();
+    hex::encode(sha2::Sha256::digest(&data))
+}
+
+#[test]
+fn check_mode_changes_no_volume_and_stages_nothing() {
+    let lab = Lab::init();
+    let before = lab.volume_hashes();
+    let stage = lab.dir.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    let backup = lab.dir.path().join("backup.raw");
+    let check = json!(true);
+    lab.run(json!({"src_volume": lab.engine_disk(), "dest": backup, "verify": true, "_ansible_check_mode": check}))
+        .assert_ok();
+    let appliance = lab.run(
+        json!({"appliance_desc": lab.field("appliance_desc"), "stage_dir": stage,
+        "dest_volume": lab.engine_disk(), "extend": true, "_ansible_check_mode": check}),
+    );
+    appliance.assert_ok();
+    assert_eq!(appliance.result["engine_disk_write"], json!("needs_backup"));
+    assert!(appliance.result["ovf"]["sha1"].is_string());
+    assert_eq!(lab.volume_hashes(), before);
+    assert!(!backup.exists());
+    assert_eq!(std::fs::read_dir(&stage).unwrap().count(), 0);
+    assert!(!lab.dir.path().join("state").exists());
+}
+
+#[test]
+fn upgrade_copies_need_a_verified_backup_and_rollback_restores_the_engine_disk() {
+    let lab = Lab::init();
+    let engine = lab.engine_path();
+    let original_size = std::fs::metadata(&engine).unwrap().len();
+    let original = sha256_prefix(&engine, original_size);
+    let stage = lab.dir.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+
+    let staged =
+        lab.run(json!({"appliance_desc": lab.field("appliance_desc"), "stage_dir": stage}));
+    staged.assert_ok();
+    let staged_path = PathBuf::from(staged.result["staged"].as_str().unwrap());
+    let image_size = staged.result["bytes_total"].as_u64().unwrap();
+
+    // Without a verified backup the engine disk is not touched.
+    lab.run(json!({"src": staged_path, "dest_volume": lab.engine_disk(), "extend": true}))
+        .assert_failed_with("refusing to write the engine disk");
+    assert_eq!(sha256_prefix(&engine, original_size), original);
+
+    let backup_path = lab.dir.path().join("backup.raw");
+    let backup = lab.run(json!({"src_volume": lab.engine_disk(), "dest": backup_path, "verify": true, "checksum": "sha256"}));
+    backup.assert_ok();
+    assert_eq!(
+        backup.result["checksum"],
+        json!(original),
+        "sha256 is the plain digest"
+    );
+    let checksum = backup.result["checksum"].clone();
+
+    let upgrade = lab.run(
+        json!({"src": staged_path, "dest_volume": lab.engine_disk(), "extend": true,
+        "backup_checksum": checksum}),
+    );
+    upgrade.assert_ok();
+    assert_eq!(upgrade.result["engine_disk_write"], json!("backed_up"));
+    assert_eq!(
+        upgrade.result["extended_to_bytes"],
+        json!(1u64 << 30),
+        "{}",
+        upgrade.result
+    );
+    let capacity = lab.engine_volume_info()["capacity"].clone();
+    assert_eq!(
+        capacity,
+        json!((1u64 << 30).to_string()),
+        "vdsm metadata follows the extend"
+    );
+    assert_eq!(
+        sha256_prefix(&engine, image_size),
+        sha256_prefix(&staged_path, image_size)
+    );
+
+    let rollback = lab.run(json!({"src": backup_path, "dest_volume": lab.engine_disk(),
+        "backup_checksum": checksum, "verify": true, "checksum": "sha256"}));
+    rollback.assert_ok();
+    assert_eq!(rollback.result["engine_disk_write"], json!("restore"));
+    assert_eq!(sha256_prefix(&engine, original_size), original);
+}
