@@ -72,7 +72,7 @@ pub fn render(config: &LabConfig) -> String {
     // the same for a shell (`. DIR/env.sh; ansible-playbook ...`).
     text.push_str("      he_environment:\n        PATH: ");
     text.push_str(&quoted(search_path(config)));
-    text.push_str("\n        LIBGUESTFS_BACKEND: direct\n");
+    text.push_str("\n        LIBGUESTFS_BACKEND: direct\n        LIBGUESTFS_BACKEND_SETTINGS: force_tcg\n");
     for (name, value) in variables(config) {
         text.push_str(&format!("      {name}: {}\n", quoted(value)));
     }
