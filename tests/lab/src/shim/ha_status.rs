@@ -256,3 +256,27 @@ pub fn render_text(status: &Map<String, Value>) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_ieee() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn json_has_python_separators_and_agent_key_order() {
+        let mut status = Map::new();
+        status.insert(
+            "1".into(),
+            json!({"score": 3400, "host-id": 1, "engine-status": {"reason": "r", "vm": "down", "health": "bad", "detail": "unknown"}, "extra": "a\nb"}),
+        );
+        status.insert("global_maintenance".into(), json!(true));
+        assert_eq!(
+            render_json(&status),
+            "{\"1\": {\"host-id\": 1, \"score\": 3400, \"engine-status\": {\"vm\": \"down\", \"health\": \"bad\", \"detail\": \"unknown\", \"reason\": \"r\"}, \"extra\": \"a\\nb\"}, \"global_maintenance\": true}"
+        );
+    }
+}
