@@ -111,6 +111,12 @@ fn upgrade_boot_with_cidata_iso_sends_markers_and_rollback_restores_the_old_engi
     assert_eq!(inspect["engine_version"], "4.0.6.3");
     assert_eq!(inspect["engine_db_version"], "4.0.6.3-1.el7.centos");
     assert_eq!(inspect["engine_disks"][0]["name"], "he_virtio_disk");
+    let hosts = check(
+        Command::new("debugfs")
+            .args(["-R", "cat /etc/hosts"])
+            .arg(format!("{}?offset=1048576", volume.display())),
+    );
+    assert!(hosts.contains("\n127.0.0.1 host1.lab.local\n"), "{hosts}");
     // The restored engine knows only the backup's disks: the new disk is unregistered.
     let known = |inspect: &serde_json::Value, id: &str| {
         inspect["engine_disks"]
