@@ -11,6 +11,13 @@ pub const HA_HOSTS: u32 = 3;
 
 /// The engine-status object of `host_id` given where the VM runs and its status.
 fn engine_status(config: &LabConfig, host_id: u32, vm_host: Option<u32>, vm_status: &str) -> Value {
+    if vm_host.is_none() && host_id == config.host_id {
+        let vm = state::vm(config);
+        if !vm.exists() && vm.exit_code != 0 {
+            // The VM died here (crash, lost daemon): the agent reports it down unexpectedly.
+            return json!({"vm": "down_unexpected", "health": "bad", "detail": "Down", "reason": "bad vm status"});
+        }
+    }
     if vm_host != Some(host_id) {
         return json!({"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"});
     }
