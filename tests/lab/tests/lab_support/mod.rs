@@ -30,8 +30,10 @@ pub fn text(bytes: &[u8]) -> String {
 impl Lab {
     /// Initializes a lab with `seed` and extra init arguments.
     pub fn init(name: &str, seed: u64, extra: &[&str]) -> Lab {
+        // Short, so the channel socket path under DIR mostly fits in a unix socket address
+        // (longer labs get a /tmp/he-lab-channels-* directory, removed on drop).
         let dir = std::env::temp_dir().join(format!(
-            "he-lab-test-{name}-{}-{}",
+            "hl-{name}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
@@ -167,6 +169,13 @@ impl Drop for Lab {
         let _ = self.he_lab(&["down"]);
         if std::env::var_os("HE_LAB_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
+            if let Some(channels) = self.path("channel").parent() {
+                if channels.starts_with("/tmp")
+                    && channels.to_string_lossy().contains("he-lab-channels-")
+                {
+                    let _ = std::fs::remove_dir_all(channels);
+                }
+            }
         }
     }
 }
