@@ -153,6 +153,16 @@ impl Lab {
         PathBuf::from(self.inspect()["engine_disk"]["path"].as_str().unwrap())
     }
 
+    /// A fresh scratch directory inside the lab (removed with it).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let dir = self
+            .dir
+            .join("stage")
+            .join(format!("{name}-{}", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     /// The health page body, if the engine answers.
     pub fn health(&self) -> Option<String> {
         let output = Command::new("curl")
@@ -214,7 +224,7 @@ pub fn check(command: &mut Command) -> String {
 /// Writes the appliance disk of the OVA into the engine volume and injects the backup at
 /// `/root/engine_backup.tar.gz` (what he_image_copy + he_inject_backup do), with real tools.
 pub fn install_appliance(lab: &Lab, backup: &Path) {
-    let work = scratch("appliance");
+    let work = lab.scratch("appliance");
     check(
         Command::new("tar")
             .arg("-C")
@@ -275,7 +285,7 @@ pub fn upgrade_user_data(dwh: bool) -> String {
 
 /// Makes a NoCloud ISO with genisoimage and a vm.conf copy whose cdrom path points at it.
 pub fn make_seed(lab: &Lab, user_data: &str) -> PathBuf {
-    let work = scratch("seed");
+    let work = lab.scratch("seed");
     let vm_id = lab.he_conf("vmid");
     std::fs::write(
         work.join("meta-data"),
