@@ -35,6 +35,16 @@ pub fn run(config: LabConfig) -> anyhow::Result<()> {
     let listener =
         UnixListener::bind(&socket).with_context(|| format!("cannot bind {}", socket.display()))?;
     std::fs::write(config.pid_path(), format!("{}\n", std::process::id()))?;
+    // A new daemon has no VM: a state left by a daemon that died is stale.
+    let mut vm = state::vm(&config);
+    if vm.exists() {
+        vm.status = "Down".into();
+        vm.engine_running = false;
+        vm.booted = false;
+        vm.exit_code = 1;
+        vm.exit_message = "VM lost: the host daemon was restarted".into();
+        state::save_vm(&config, &vm)?;
+    }
     log(&format!(
         "he-lab daemon {} serving {}",
         std::process::id(),

@@ -23,6 +23,8 @@ pub struct InitOptions {
     pub appliance_size_bytes: u64,
     /// Replace an existing lab.
     pub force: bool,
+    /// Ports to keep (HTTPS, HTTP) when they are free, e.g. on `reset`.
+    pub ports: Option<(u16, u16)>,
 }
 
 /// Default engine disk size (64 MiB keeps init + up fast).
@@ -56,7 +58,12 @@ pub fn init(options: &InitOptions, he_lab_binary: &Path) -> anyhow::Result<LabCo
     }
     clear_dir(&dir)?;
     let id = |label: &str| derived_uuid(options.seed, label);
-    let (https_port, http_port) = pick_ports(options.seed)?;
+    let (https_port, http_port) = match options.ports {
+        Some((https, http)) if port_free(u64::from(https)) && port_free(u64::from(http)) => {
+            (https, http)
+        }
+        _ => pick_ports(options.seed)?,
+    };
     let config = LabConfig {
         dir: dir.clone(),
         profile: options.profile.clone(),
@@ -214,10 +221,15 @@ fn clear_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `port` can be listened on at 127.0.0.1.
+fn port_free(port: u64) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok()
+}
+
 /// Two free ports on 127.0.0.1 starting at a seed-derived base (HTTPS, then HTTP).
 fn pick_ports(seed: u64) -> anyhow::Result<(u16, u16)> {
     let base = 20_000 + (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) % 20_000;
-    let free = |port: u64| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok();
+    let free = port_free;
     let mut port = base;
     while port < 60_000 {
         if free(port) && free(port + 1) {

@@ -48,7 +48,7 @@ pub fn search_path(config: &LabConfig) -> String {
 /// Renders `env.sh`: the lab's tools first on PATH, for shells and `ansible-playbook`.
 pub fn render_env(config: &LabConfig) -> String {
     format!(
-        "# he-lab: . {}/env.sh\nexport PATH={}:\"$PATH\"\nexport LIBGUESTFS_BACKEND=direct\nexport HE_LAB_DIR={}\n",
+        "# he-lab: . {}/env.sh\nexport PATH={}:\"$PATH\"\nexport LIBGUESTFS_BACKEND=direct\nexport LIBGUESTFS_BACKEND_SETTINGS=force_tcg\nexport HE_LAB_DIR={}\n",
         config.dir.display(),
         config.bin_dir().display(),
         config.dir.display()
@@ -72,7 +72,10 @@ pub fn render(config: &LabConfig) -> String {
     // the same for a shell (`. DIR/env.sh; ansible-playbook ...`).
     text.push_str("      he_environment:\n        PATH: ");
     text.push_str(&quoted(search_path(config)));
-    text.push_str("\n        LIBGUESTFS_BACKEND: direct\n        LIBGUESTFS_BACKEND_SETTINGS: force_tcg\n");
+    // TCG: a nested /dev/kvm can hang the libguestfs appliance; the lab favours working slowly.
+    text.push_str(
+        "\n        LIBGUESTFS_BACKEND: direct\n        LIBGUESTFS_BACKEND_SETTINGS: force_tcg\n",
+    );
     for (name, value) in variables(config) {
         text.push_str(&format!("      {name}: {}\n", quoted(value)));
     }

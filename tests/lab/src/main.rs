@@ -118,6 +118,7 @@ fn run(args: &[String]) -> anyhow::Result<i32> {
                 engine_disk_size_bytes: config.engine_disk_size_bytes,
                 appliance_size_bytes: config.appliance_size_bytes.max(16 << 20),
                 force: true,
+                ports: Some((config.https_port, config.http_port)),
             };
             init::init(&options, &binary)?;
             println!(
@@ -161,6 +162,7 @@ fn cmd_init(dir: PathBuf, options: &[String], binary: &std::path::Path) -> anyho
         engine_disk_size_bytes: init::DEFAULT_ENGINE_DISK_BYTES,
         appliance_size_bytes: init::DEFAULT_APPLIANCE_BYTES,
         force: false,
+        ports: None,
     };
     let mut index = 0;
     while index < options.len() {

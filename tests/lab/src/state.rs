@@ -89,9 +89,35 @@ fn write_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The VM state now.
+/// The VM state now (Down when the daemon that ran it is gone).
 pub fn vm(config: &LabConfig) -> VmState {
-    read_or_default(&config.vm_state_path())
+    let mut vm: VmState = read_or_default(&config.vm_state_path());
+    if vm.exists() && !daemon_alive(config) {
+        vm.status = "Down".into();
+        vm.engine_running = false;
+        vm.booted = false;
+        vm.exit_code = 1;
+        vm.exit_message = "VM lost: the host daemon is not running".into();
+    }
+    vm
+}
+
+/// Whether the process in `state/daemon.pid` runs (exists and is not a zombie).
+pub fn daemon_alive(config: &LabConfig) -> bool {
+    let Some(pid) = std::fs::read_to_string(config.pid_path())
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
+    // `/proc/<pid>/stat` is `pid (comm) STATE ...`; a killed, unreaped daemon is `Z`.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(after != 'Z' && after != 'X')
+        })
+        .unwrap_or(false)
 }
 
 /// Records the VM state.

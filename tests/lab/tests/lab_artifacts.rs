@@ -276,3 +276,28 @@ fn second_profile_has_el7_43_and_v5_domain() {
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("unknown profile"));
 }
+
+#[test]
+fn reset_returns_to_the_post_init_state() {
+    let lab = Lab::init("reset", 16, &[]);
+    let fresh = lab.inspect();
+    lab.up();
+    lab.fault("setup_fail", true);
+    assert!(lab
+        .tool("hosted-engine", &["--set-maintenance", "--mode=none"])
+        .status
+        .success());
+    std::fs::write(lab.dir.join("stage/leftover"), b"x").unwrap();
+    let output = lab.he_lab(&["reset"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let after = lab.inspect();
+    assert_eq!(after["vm_state"], "down");
+    assert_eq!(after["faults"], serde_json::json!([]));
+    assert_eq!(after["global_maintenance"], true);
+    assert_eq!(
+        after["engine_disk"]["sha256"],
+        fresh["engine_disk"]["sha256"]
+    );
+    assert_eq!(after["engine_url"], fresh["engine_url"]);
+    assert!(!lab.dir.join("stage/leftover").exists());
+}

@@ -4,7 +4,7 @@
 
 mod lab_support;
 
-use lab_support::{check, install_appliance, make_seed, read_channel, scratch, text, Lab, HE_LAB};
+use lab_support::{check, install_appliance, make_seed, read_channel, text, Lab, HE_LAB};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,7 @@ fn upgrade_boot_with_cidata_iso_sends_markers_and_rollback_restores_the_old_engi
         .success());
     lab.wait_vm_status("Down", Duration::from_secs(10));
     let volume = lab.engine_volume();
-    let saved = scratch("rollback").join("engine-disk.raw");
+    let saved = lab.scratch("rollback").join("engine-disk.raw");
     std::fs::copy(&volume, &saved).unwrap();
 
     install_appliance(&lab, &lab.path("engine_backup"));
@@ -111,6 +111,12 @@ fn upgrade_boot_with_cidata_iso_sends_markers_and_rollback_restores_the_old_engi
     assert_eq!(inspect["engine_version"], "4.0.6.3");
     assert_eq!(inspect["engine_db_version"], "4.0.6.3-1.el7.centos");
     assert_eq!(inspect["engine_disks"][0]["name"], "he_virtio_disk");
+    let hosts = check(
+        Command::new("debugfs")
+            .args(["-R", "cat /etc/hosts"])
+            .arg(format!("{}?offset=1048576", volume.display())),
+    );
+    assert!(hosts.contains("\n127.0.0.1 host1.lab.local\n"), "{hosts}");
     // The restored engine knows only the backup's disks: the new disk is unregistered.
     let known = |inspect: &serde_json::Value, id: &str| {
         inspect["engine_disks"]
@@ -238,7 +244,7 @@ fn restore_refuses_dwh_without_provisioning_and_a_corrupt_archive() {
         .tool("hosted-engine", &["--vm-poweroff"])
         .status
         .success());
-    let work = scratch("corrupt");
+    let work = lab.scratch("corrupt");
     check(
         Command::new("tar")
             .arg("-C")
@@ -286,7 +292,7 @@ fn restore_refuses_a_backup_of_an_unsupported_version() {
         .status
         .success());
     // A consistent archive (md5sum recomputed) made by engine 3.5: not restorable on 4.0.
-    let work = scratch("old-version");
+    let work = lab.scratch("old-version");
     check(
         Command::new("tar")
             .arg("-C")

@@ -93,6 +93,8 @@ fn vm_crash_on_boot_takes_the_vm_down() {
     );
     let status = lab.json(&["status", "--json"]);
     assert_eq!(status["vm_state"], "down");
+    let ha = vm_status(&lab);
+    assert_eq!(ha["1"]["engine-status"]["vm"], "down_unexpected");
     lab.fault("vm_crash_on_boot", false);
     lab.up();
 }

@@ -11,6 +11,13 @@ pub const HA_HOSTS: u32 = 3;
 
 /// The engine-status object of `host_id` given where the VM runs and its status.
 fn engine_status(config: &LabConfig, host_id: u32, vm_host: Option<u32>, vm_status: &str) -> Value {
+    if vm_host.is_none() && host_id == config.host_id {
+        let vm = state::vm(config);
+        if !vm.exists() && vm.exit_code != 0 {
+            // The VM died here (crash, lost daemon): the agent reports it down unexpectedly.
+            return json!({"vm": "down_unexpected", "health": "bad", "detail": "Down", "reason": "bad vm status"});
+        }
+    }
     if vm_host != Some(host_id) {
         return json!({"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"});
     }
@@ -255,4 +262,28 @@ pub fn render_text(status: &Map<String, Value>) -> String {
         text.push_str(banner);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_ieee() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn json_has_python_separators_and_agent_key_order() {
+        let mut status = Map::new();
+        status.insert(
+            "1".into(),
+            json!({"score": 3400, "host-id": 1, "engine-status": {"reason": "r", "vm": "down", "health": "bad", "detail": "unknown"}, "extra": "a\nb"}),
+        );
+        status.insert("global_maintenance".into(), json!(true));
+        assert_eq!(
+            render_json(&status),
+            "{\"1\": {\"host-id\": 1, \"score\": 3400, \"engine-status\": {\"vm\": \"down\", \"health\": \"bad\", \"detail\": \"unknown\", \"reason\": \"r\"}, \"extra\": \"a\\nb\"}, \"global_maintenance\": true}"
+        );
+    }
 }

@@ -83,9 +83,19 @@ fn usage_error(usage: &str, prog: &str, message: &str) -> ToolOutput {
 fn python_repr(params: &[(String, String)]) -> String {
     let items: Vec<String> = params
         .iter()
-        .map(|(k, v)| format!("'{k}': '{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+        .map(|(k, v)| format!("'{k}': {}", python_str(v)))
         .collect();
     format!("{{{}}}", items.join(", "))
+}
+
+/// Python `repr` of a str: single quotes unless it holds a single quote and no double one.
+fn python_str(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\");
+    if value.contains('\'') && !value.contains('"') {
+        format!("\"{escaped}\"")
+    } else {
+        format!("'{}'", escaped.replace('\'', "\\'"))
+    }
 }
 
 /// `json.dumps(result, indent=4, sort_keys=True)`.
@@ -352,5 +362,24 @@ fn vm_stats(config: &LabConfig, vm_id: &str) -> Result<Value, VdsmError> {
             code: 1,
             message: format!("Virtual machine does not exist: {{'vmId': u'{vm_id}'}}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_sorted_with_four_space_indent() {
+        assert_eq!(
+            pretty(&json!({"b": "1", "a": [], "c": {"d": null}})),
+            "{\n    \"a\": [],\n    \"b\": \"1\",\n    \"c\": {\n        \"d\": null\n    }\n}"
+        );
+    }
+
+    #[test]
+    fn params_print_as_a_python_dict() {
+        let params = vec![("vmID".to_string(), "x'y".to_string())];
+        assert_eq!(python_repr(&params), "{'vmID': \"x'y\"}");
     }
 }

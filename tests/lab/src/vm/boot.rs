@@ -103,6 +103,14 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
     let channel_path = config
         .channels_dir()
         .join(format!("{vm_id}.org.ovirt.hosted-engine-setup.0"));
+    if let Some(iso) = conf.cdrom_path() {
+        // qemu opens every drive at start: a missing cdrom image stops the launch.
+        anyhow::ensure!(
+            iso.is_file(),
+            "Cannot access storage file '{}': No such file or directory",
+            iso.display()
+        );
+    }
     let channel = Channel::bind(&channel_path)?;
     daemon::log(&format!(
         "VM {vm_id} launched from {}",

@@ -11,8 +11,89 @@ enum Sink {
     Console,
     /// The setup channel device.
     Channel,
-    /// Discarded (`/dev/null`) or another file.
+    /// Discarded (`/dev/null` and other devices).
     Discard,
+    /// A guest file, truncated or appended to.
+    File { path: String, append: bool },
+}
+
+/// `>`, `>>`, `1>`, `2>`, `2>>`... with an attached target or none: (fd, append, target).
+fn redirection(word: &str) -> Option<(u8, bool, &str)> {
+    let (fd, rest) = match word.as_bytes().first()? {
+        b'1' => (1, &word[1..]),
+        b'2' => (2, &word[1..]),
+        _ => (1, word),
+    };
+    let rest = rest.strip_prefix('>')?;
+    match rest.strip_prefix('>') {
+        Some(target) => Some((fd, true, target)),
+        None if rest.starts_with('&') => None,
+        None => Some((fd, false, rest)),
+    }
+}
+
+/// Where output to `path` goes.
+fn sink_for(path: &str, append: bool) -> Sink {
+    if path == CHANNEL_DEVICE {
+        Sink::Channel
+    } else if path.starts_with("/dev/") {
+        Sink::Discard
+    } else {
+        Sink::File {
+            path: path.to_string(),
+            append,
+        }
+    }
+}
+
+/// Writes captured output to a guest file (appending to what it holds with `>>`).
+fn write_file(session: &GuestSession, path: &str, append: bool, text: &str) -> anyhow::Result<()> {
+    let mut content = if append {
+        session.disk.read(path)?.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    content.extend_from_slice(text.as_bytes());
+    session.disk.write(path, &content, 0o644)
+}
+
+/// `grep [-q] PATTERN FILE`: `^` and `$` anchors, otherwise a substring.
+fn grep(session: &GuestSession, args: &[String], out: &mut dyn FnMut(&str)) -> i32 {
+    let quiet = args.iter().any(|a| a == "-q");
+    let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let (Some(pattern), Some(file)) = (operands.first(), operands.get(1)) else {
+        return 2;
+    };
+    let Ok(Some(text)) = session.disk.read_text(file) else {
+        return 2;
+    };
+    let (start, rest) = match pattern.strip_prefix('^') {
+        Some(rest) => (true, rest),
+        None => (false, pattern.as_str()),
+    };
+    let (end, needle) = match rest.strip_suffix('$') {
+        Some(needle) => (true, needle),
+        None => (false, rest),
+    };
+    let matches: Vec<&str> = text
+        .lines()
+        .filter(|line| match (start, end) {
+            (true, true) => *line == needle,
+            (true, false) => line.starts_with(needle),
+            (false, true) => line.ends_with(needle),
+            (false, false) => line.contains(needle),
+        })
+        .collect();
+    if !quiet {
+        for line in &matches {
+            out(line);
+        }
+    }
+    if matches.is_empty() {
+        1
+    } else {
+        0
+    }
 }
 
 /// The shell state across runcmd lines (`$?`).
@@ -111,43 +192,77 @@ impl<'s, 'a> Shell<'s, 'a> {
         let mut words = Vec::new();
         let mut stdout = Sink::Console;
         let mut stderr = Sink::Console;
-        for word in split_words(command) {
-            let target = |path: &str| {
-                if path == CHANNEL_DEVICE {
-                    Sink::Channel
-                } else {
-                    Sink::Discard
-                }
-            };
+        let all = split_words(command);
+        let mut index = 0;
+        while index < all.len() {
+            let word = all[index].as_str();
+            index += 1;
             if word == "2>&1" {
                 stderr = stdout.clone();
-            } else if let Some(path) = word.strip_prefix("2>") {
-                stderr = target(path);
-            } else if let Some(path) = word.strip_prefix("1>").or_else(|| word.strip_prefix('>')) {
-                stdout = target(path.trim_start_matches('>'));
+                continue;
+            }
+            let Some((fd, append, attached)) = redirection(word) else {
+                words.push(word.to_string());
+                continue;
+            };
+            let path = if attached.is_empty() {
+                index += 1;
+                all.get(index - 1).cloned().unwrap_or_default()
             } else {
-                words.push(word);
+                attached.to_string()
+            };
+            let sink = sink_for(&path, append);
+            if fd == 2 {
+                stderr = sink;
+            } else {
+                stdout = sink;
             }
         }
         let Some(program) = words.first().cloned() else {
             return 0;
         };
         let session = self.session;
-        let mut out = |line: &str| emit(session, &stdout, line);
-        let mut err = |line: &str| emit(session, &stderr, line);
+        let captured_out = std::cell::RefCell::new(String::new());
+        let captured_err = std::cell::RefCell::new(String::new());
+        let mut out = |line: &str| emit(session, &stdout, line, &captured_out);
+        let mut err = |line: &str| emit(session, &stderr, line, &captured_err);
         let name = program.rsplit('/').next().unwrap_or(&program).to_string();
         let args = &words[1..];
-        match name.as_str() {
+        let status = self.run_program(&name, &program, args, &mut out, &mut err);
+        for (sink, captured) in [(&stdout, &captured_out), (&stderr, &captured_err)] {
+            if let Sink::File { path, append } = sink {
+                let text = captured.borrow();
+                if let Err(error) = write_file(session, path, *append, &text) {
+                    session.console(&format!("sh: {path}: {error:#}"));
+                    return 1;
+                }
+            }
+        }
+        status
+    }
+
+    /// Runs one program with its arguments.
+    fn run_program(
+        &mut self,
+        name: &str,
+        program: &str,
+        args: &[String],
+        out: &mut dyn FnMut(&str),
+        err: &mut dyn FnMut(&str),
+    ) -> i32 {
+        let session = self.session;
+        match name {
             "echo" => {
                 out(&args.join(" "));
                 0
             }
+            "grep" => grep(session, args, out),
             "true" | ":" => 0,
             "false" => 1,
-            "engine-backup" => engine_backup::run(session, args, &mut out, &mut err),
-            "engine-setup" => engine_setup::run(session, args, &mut out, &mut err),
-            "rm" => remove(session, args, &mut err),
-            "systemctl" => systemctl(session, args, &mut err),
+            "engine-backup" => engine_backup::run(session, args, out, err),
+            "engine-setup" => engine_setup::run(session, args, out, err),
+            "rm" => remove(session, args, err),
+            "systemctl" => systemctl(session, args, err),
             "chkconfig" | "engine-config" | "hostnamectl" | "restorecon" | "sed" | "sleep" => 0,
             _ => {
                 err(&format!("sh: {program}: command not found"));
@@ -157,12 +272,17 @@ impl<'s, 'a> Shell<'s, 'a> {
     }
 }
 
-/// Sends a line to its sink.
-fn emit(session: &GuestSession, sink: &Sink, line: &str) {
+/// Sends a line to its sink (file output is collected in `captured`).
+fn emit(session: &GuestSession, sink: &Sink, line: &str, captured: &std::cell::RefCell<String>) {
     match sink {
         Sink::Channel => session.channel.send_line(line),
         Sink::Console => session.console(line),
         Sink::Discard => {}
+        Sink::File { .. } => {
+            let mut captured = captured.borrow_mut();
+            captured.push_str(line);
+            captured.push('\n');
+        }
     }
 }
 
@@ -320,6 +440,16 @@ mod tests {
             ]
         );
         assert_eq!(split_words("a 'b c' d\\ e"), vec!["a", "b c", "d e"]);
+    }
+
+    #[test]
+    fn redirections() {
+        assert_eq!(redirection(">>"), Some((1, true, "")));
+        assert_eq!(redirection(">/dev/x"), Some((1, false, "/dev/x")));
+        assert_eq!(redirection("1>/dev/x"), Some((1, false, "/dev/x")));
+        assert_eq!(redirection("2>>/log"), Some((2, true, "/log")));
+        assert_eq!(redirection("2>&1"), None);
+        assert_eq!(redirection("echo"), None);
     }
 
     #[test]

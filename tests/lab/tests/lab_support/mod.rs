@@ -30,8 +30,10 @@ pub fn text(bytes: &[u8]) -> String {
 impl Lab {
     /// Initializes a lab with `seed` and extra init arguments.
     pub fn init(name: &str, seed: u64, extra: &[&str]) -> Lab {
+        // Short, so the channel socket path under DIR mostly fits in a unix socket address
+        // (longer labs get a /tmp/he-lab-channels-* directory, removed on drop).
         let dir = std::env::temp_dir().join(format!(
-            "he-lab-test-{name}-{}-{}",
+            "hl-{name}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
@@ -151,6 +153,16 @@ impl Lab {
         PathBuf::from(self.inspect()["engine_disk"]["path"].as_str().unwrap())
     }
 
+    /// A fresh scratch directory inside the lab (removed with it).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let dir = self
+            .dir
+            .join("stage")
+            .join(format!("{name}-{}", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     /// The health page body, if the engine answers.
     pub fn health(&self) -> Option<String> {
         let output = Command::new("curl")
@@ -167,6 +179,13 @@ impl Drop for Lab {
         let _ = self.he_lab(&["down"]);
         if std::env::var_os("HE_LAB_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
+            if let Some(channels) = self.path("channel").parent() {
+                if channels.starts_with("/tmp")
+                    && channels.to_string_lossy().contains("he-lab-channels-")
+                {
+                    let _ = std::fs::remove_dir_all(channels);
+                }
+            }
         }
     }
 }
@@ -205,7 +224,7 @@ pub fn check(command: &mut Command) -> String {
 /// Writes the appliance disk of the OVA into the engine volume and injects the backup at
 /// `/root/engine_backup.tar.gz` (what he_image_copy + he_inject_backup do), with real tools.
 pub fn install_appliance(lab: &Lab, backup: &Path) {
-    let work = scratch("appliance");
+    let work = lab.scratch("appliance");
     check(
         Command::new("tar")
             .arg("-C")
@@ -260,13 +279,13 @@ pub fn upgrade_user_data(dwh: bool) -> String {
     let port = "/dev/virtio-ports/org.ovirt.hosted-engine-setup.0";
     let dwh = if dwh { " --provision-dwh-db" } else { "" };
     format!(
-        "#cloud-config\n# vim: syntax=yaml\nwrite_files:\n - content: |\n     [environment:init]\n     DIALOG/autoAcceptDefault=bool:True\n     [environment:default]\n     OVESETUP_CONFIG/fqdn=str:engine.lab.local\n     OVESETUP_PKI/organization=str:lab.local\n   path: /root/heanswers.conf\n   owner: root:root\n   permissions: '0640'\nruncmd:\n - systemctl restart sshd &\n - engine-backup --mode=restore --file=/root/engine_backup.tar.gz --log=engine_restore.log --restore-permissions --provision-db{dwh} 1>{port} 2>&1\n - if [ $? -eq 0 ]; then echo \"HE_APPLIANCE_ENGINE_RESTORE_SUCCESS\" >{port}; else echo \"HE_APPLIANCE_ENGINE_RESTORE_FAIL\" >{port}; fi\n - /usr/bin/engine-setup --offline --config-append=/root/ovirt-engine-answers --config-append=/root/heanswers.conf 1>{port} 2>&1\n - if [ $? -eq 0 ]; then echo \"HE_APPLIANCE_ENGINE_SETUP_SUCCESS\" >{port}; else echo \"HE_APPLIANCE_ENGINE_SETUP_FAIL\" >{port}; fi\n - rm /root/heanswers.conf\n - systemctl mask cloud-init-local ||  chkconfig cloud-init-local off\n - systemctl mask cloud-init || ( chkconfig cloud-init off && chkconfig cloud-config off && chkconfig cloud-final off )\n"
+        "#cloud-config\n# vim: syntax=yaml\nwrite_files:\n - content: |\n     [environment:init]\n     DIALOG/autoAcceptDefault=bool:True\n     [environment:default]\n     OVESETUP_CONFIG/fqdn=str:engine.lab.local\n     OVESETUP_PKI/organization=str:lab.local\n   path: /root/heanswers.conf\n   owner: root:root\n   permissions: '0640'\nruncmd:\n - systemctl restart sshd &\n - grep -q ' host1.lab.local$' /etc/hosts || echo '127.0.0.1 host1.lab.local' >> /etc/hosts\n - engine-backup --mode=restore --file=/root/engine_backup.tar.gz --log=engine_restore.log --restore-permissions --provision-db{dwh} 1>{port} 2>&1\n - if [ $? -eq 0 ]; then echo \"HE_APPLIANCE_ENGINE_RESTORE_SUCCESS\" >{port}; else echo \"HE_APPLIANCE_ENGINE_RESTORE_FAIL\" >{port}; fi\n - /usr/bin/engine-setup --offline --config-append=/root/ovirt-engine-answers --config-append=/root/heanswers.conf 1>{port} 2>&1\n - if [ $? -eq 0 ]; then echo \"HE_APPLIANCE_ENGINE_SETUP_SUCCESS\" >{port}; else echo \"HE_APPLIANCE_ENGINE_SETUP_FAIL\" >{port}; fi\n - rm /root/heanswers.conf\n - systemctl mask cloud-init-local ||  chkconfig cloud-init-local off\n - systemctl mask cloud-init || ( chkconfig cloud-init off && chkconfig cloud-config off && chkconfig cloud-final off )\n"
     )
 }
 
 /// Makes a NoCloud ISO with genisoimage and a vm.conf copy whose cdrom path points at it.
 pub fn make_seed(lab: &Lab, user_data: &str) -> PathBuf {
-    let work = scratch("seed");
+    let work = lab.scratch("seed");
     let vm_id = lab.he_conf("vmid");
     std::fs::write(
         work.join("meta-data"),
