@@ -89,10 +89,18 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// `he-lab init --profile PROFILE` then `he-lab up`.
+    /// `he-lab init --profile PROFILE` then `he-lab up`. Each lab gets its own seed (so its
+    /// own ids and ports): labs of tests running in parallel never meet.
     pub fn start(profile: &str) -> Self {
-        let lab = Self { dir: tempfile::tempdir().expect("temp dir"), binary: he_lab_binary() };
-        lab.run(&["init", "--profile", profile]);
+        static LABS_IN_THIS_PROCESS: std::sync::atomic::AtomicU64 =
+            std::sync::atomic::AtomicU64::new(0);
+        let nth = LABS_IN_THIS_PROCESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seed = (u64::from(std::process::id()) << 8 | nth).to_string();
+        let lab = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            binary: he_lab_binary(),
+        };
+        lab.run(&["init", "--profile", profile, "--seed", &seed]);
         lab.run(&["up"]);
         lab
     }
@@ -131,13 +139,20 @@ impl Lab {
 
     /// SHA-256 of the engine disk now.
     pub fn engine_disk_sha256(&self) -> String {
-        self.inspect()["engine_disk"]["sha256"].as_str().expect("engine disk sha256").to_string()
+        self.inspect()["engine_disk"]["sha256"]
+            .as_str()
+            .expect("engine disk sha256")
+            .to_string()
     }
 
     /// A playbook run against this lab: `ansible-playbook -i <inventory> PLAYBOOK ARGS`.
     pub fn playbook_command(&self, playbook: &str, args: &[&str]) -> Command {
         let mut command = venv_tool("ansible-playbook");
-        command.arg("-i").arg(self.inventory()).arg(playbook).args(args);
+        command
+            .arg("-i")
+            .arg(self.inventory())
+            .arg(playbook)
+            .args(args);
         command
     }
 
@@ -156,7 +171,11 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new(&self.binary).arg("--dir").arg(self.dir.path()).arg("down").output();
+        let _ = Command::new(&self.binary)
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("down")
+            .output();
     }
 }
 
@@ -166,9 +185,16 @@ pub fn he_lab_binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let binary = profile_dir.join("he-lab");
-    assert!(binary.is_file(), "{} is missing: run `cargo build --workspace --bins` first", binary.display());
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        binary.display()
+    );
     binary
 }
 
@@ -181,5 +207,40 @@ pub fn assert_success(run: &Finished) {
 /// Asserts a playbook run failed with `needle` in its output.
 pub fn assert_failure(run: &Finished, needle: &str) {
     assert_ne!(run.code, 0, "playbook should fail:\n{}", run.text);
-    assert!(run.text.contains(needle), "expected {needle:?} in:\n{}", run.text);
+    assert!(
+        run.text.contains(needle),
+        "expected {needle:?} in:\n{}",
+        run.text
+    );
+}
+
+/// SHA-256 (hex) of the first `length` bytes of `path`, and whether every byte after them is zero
+/// (a volume extended by the upgrade holds the restored disk followed by zeroes).
+pub fn prefix_sha256_and_zero_tail(path: &Path, length: u64) -> (String, bool) {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).expect("volume opens");
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut remaining = length;
+    while remaining > 0 {
+        let want = remaining.min(buffer.len() as u64) as usize;
+        file.read_exact(&mut buffer[..want])
+            .expect("volume holds the prefix");
+        hasher.update(&buffer[..want]);
+        remaining -= want as u64;
+    }
+    let mut zero_tail = true;
+    loop {
+        let read = file.read(&mut buffer).expect("volume reads");
+        if read == 0 {
+            break;
+        }
+        zero_tail &= buffer[..read].iter().all(|&b| b == 0);
+    }
+    (hex(&hasher.finalize()), zero_tail)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,6 +1,6 @@
 //! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback, check mode.
 
-use he_e2e::{assert_success, Lab};
+use he_e2e::{assert_success, prefix_sha256_and_zero_tail, Lab};
 use serde_json::Value;
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
@@ -11,64 +11,138 @@ fn backup_disks(inspect: &Value) -> Vec<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| d["name"].as_str().unwrap_or("").starts_with("hosted-engine-backup-"))
+        .filter(|d| {
+            d["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("hosted-engine-backup-")
+        })
         .cloned()
         .collect()
 }
 
-fn volume_sha(inspect: &Value, image_id: &str) -> String {
+fn volume<'a>(inspect: &'a Value, image_id: &str) -> &'a Value {
     inspect["volumes"]
         .as_array()
         .unwrap()
         .iter()
         .find(|v| v["image_id"] == image_id)
-        .unwrap_or_else(|| panic!("no volume of image {image_id}: {inspect}"))["sha256"]
+        .unwrap_or_else(|| panic!("no volume of image {image_id}: {inspect}"))
+}
+
+fn volume_sha(inspect: &Value, image_id: &str) -> String {
+    volume(inspect, image_id)["sha256"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
-/// Upgrade, re-run (nothing to do), roll back, and the old engine comes back.
+/// Prepare (engine up), downtime in a second run, re-run as a no-op, roll back, and the old
+/// engine comes back. The disk is compared at the start of the downtime: creating the backup
+/// disk changes the old engine's database, which lives on the engine disk.
 fn upgrade_and_rollback(profile: &str, old_version: &str, new_version: &str) {
     let lab = Lab::start(profile);
-    let before = lab.inspect();
-    let original = before["engine_disk"]["sha256"].as_str().unwrap().to_string();
-    assert!(before["engine_version"].as_str().unwrap().starts_with(old_version));
+    assert!(lab.inspect()["engine_version"]
+        .as_str()
+        .unwrap()
+        .starts_with(old_version));
 
-    let run = lab.playbook(UPGRADE, &["-e", "he_leave_running=true"]);
+    let prepare = lab.playbook(UPGRADE, &["--tags", "prepare"]);
+    assert_success(&prepare);
+    let prepared = lab.inspect();
+    assert_eq!(
+        prepared["vm_state"], "up",
+        "the prepare part leaves the engine running"
+    );
+    assert_eq!(backup_disks(&prepared).len(), 1, "{prepared}");
+
+    let poweroff = lab.hosted_engine(&["--vm-poweroff"]);
+    assert_eq!(poweroff.code, 0, "{}", poweroff.text);
+    let at_downtime = lab.engine_disk_sha256();
+
+    let run = lab.playbook(
+        UPGRADE,
+        &["--tags", "downtime", "-e", "he_leave_running=true"],
+    );
     assert_success(&run);
-    assert!(run.text.contains("Hosted engine upgrade finished"), "{}", run.text);
+    assert!(
+        run.text.contains("Hosted engine upgrade finished"),
+        "{}",
+        run.text
+    );
 
     let after = lab.inspect();
-    assert!(after["engine_version"].as_str().unwrap().starts_with(new_version), "{after}");
-    assert_ne!(after["engine_disk"]["sha256"].as_str().unwrap(), original);
+    assert!(
+        after["engine_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(new_version),
+        "{after}"
+    );
+    assert_ne!(
+        after["engine_disk"]["sha256"].as_str().unwrap(),
+        at_downtime
+    );
     let backups = backup_disks(&after);
     assert_eq!(backups.len(), 1, "one registered backup disk: {after}");
     assert_eq!(backups[0]["status"], "ok");
     let backup_image = backups[0]["id"].as_str().unwrap();
-    assert_eq!(volume_sha(&after, backup_image), original, "the backup holds the pre-upgrade disk");
+    assert_eq!(
+        volume_sha(&after, backup_image),
+        at_downtime,
+        "the backup holds the disk as it was"
+    );
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(after["report_path"].as_str().unwrap()).unwrap(),
     )
     .unwrap();
     assert_eq!(report["result"], "done");
     assert!(report["downtime_seconds"].as_u64().is_some(), "{report}");
-    assert!(report["engine_version_after"].as_str().unwrap().starts_with(new_version), "{report}");
+    assert!(
+        report["engine_version_after"]
+            .as_str()
+            .unwrap()
+            .starts_with(new_version),
+        "{report}"
+    );
 
     let again = lab.playbook(UPGRADE, &["-e", "he_leave_running=true"]);
     assert_success(&again);
-    assert!(again.text.contains("changed=0"), "a finished upgrade re-runs as a no-op:\n{}", again.text);
+    assert!(
+        again.text.contains("changed=0"),
+        "a finished upgrade re-runs as a no-op:\n{}",
+        again.text
+    );
 
     let poweroff = lab.hosted_engine(&["--vm-poweroff"]);
     assert_eq!(poweroff.code, 0, "{}", poweroff.text);
     let rollback = lab.playbook(ROLLBACK, &[]);
     assert_success(&rollback);
-    assert_eq!(lab.engine_disk_sha256(), original, "the rollback restores the exact disk");
+    let restored = lab.inspect();
+    let backup_size = volume(&restored, backup_image)["capacity"]
+        .as_u64()
+        .unwrap();
+    let engine_disk = std::path::PathBuf::from(restored["engine_disk"]["path"].as_str().unwrap());
+    let (restored_sha, zero_tail) = prefix_sha256_and_zero_tail(&engine_disk, backup_size);
+    assert_eq!(
+        restored_sha, at_downtime,
+        "the rollback restores the exact disk"
+    );
+    assert!(
+        zero_tail,
+        "past the restored disk the (extended) volume holds zeroes"
+    );
 
     let start = lab.hosted_engine(&["--vm-start"]);
     assert_eq!(start.code, 0, "{}", start.text);
     let booted = lab.inspect();
-    assert!(booted["engine_version"].as_str().unwrap_or("").starts_with(old_version), "{booted}");
+    assert!(
+        booted["engine_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(old_version),
+        "{booted}"
+    );
 }
 
 #[test]
@@ -89,8 +163,14 @@ fn check_mode_changes_nothing() {
     assert_success(&run);
     assert!(run.text.contains("Plan of the downtime"), "{}", run.text);
     let after = lab.inspect();
-    assert_eq!(after["engine_disk"]["sha256"], before["engine_disk"]["sha256"]);
-    assert_eq!(after["volumes"], before["volumes"], "no volume created or written");
+    assert_eq!(
+        after["engine_disk"]["sha256"],
+        before["engine_disk"]["sha256"]
+    );
+    assert_eq!(
+        after["volumes"], before["volumes"],
+        "no volume created or written"
+    );
     assert_eq!(after["engine_disks"], before["engine_disks"]);
     assert_eq!(after["vm_state"], "up");
 }
