@@ -96,6 +96,28 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+impl Report {
+    /// One line for the operator: what was (or would be) copied or staged.
+    pub fn summary(&self, check_mode: bool) -> String {
+        let size = copy::human_bytes(self.bytes_total);
+        let source = self
+            .source_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match (&self.dest_path, check_mode) {
+            (Some(dest), true) => format!("would copy {size} from {source} to {}", dest.display()),
+            (Some(dest), false) => format!(
+                "copied {size} from {source} to {} in {:.1} s",
+                dest.display(),
+                self.seconds
+            ),
+            (None, true) => format!("would stage {size} from {source}"),
+            (None, false) => format!("staged {size} as {source}"),
+        }
+    }
+}
+
 /// Plans and, unless `check_mode`, performs the copy.
 pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<Report> {
     let started = std::time::Instant::now();
