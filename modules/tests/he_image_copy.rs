@@ -121,6 +121,22 @@ fn converts_a_qcow2_source_onto_garbage() {
 }
 
 #[test]
+fn a_qcow2_with_a_backing_file_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let base = work.path().join("base.qcow2");
+    qemu_img(&["create", "-f", "qcow2"], &[&base, Path::new("4M")]);
+    let overlay = work.path().join("overlay.qcow2");
+    qemu_img(
+        &["create", "-f", "qcow2", "-F", "qcow2", "-b"],
+        &[&base, &overlay],
+    );
+    let dest = work.path().join("dest.raw");
+    copy_module(json!({"src": overlay, "dest": dest}), work.path())
+        .assert_failed_with("has a backing file");
+    assert!(!dest.exists());
+}
+
+#[test]
 fn check_mode_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let source = work.path().join("source.raw");
