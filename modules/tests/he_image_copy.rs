@@ -344,11 +344,20 @@ fn engine_disk_writes_need_a_verified_backup_of_the_current_content() {
     assert_eq!(&written[..appliance.len()], &appliance[..]);
     assert!(written[appliance.len()..].iter().all(|&b| b == 0));
 
-    // The engine disk changed since the backup: only restoring that backup is allowed.
+    // A re-run (after a later step failed) may write it again: it holds what was written.
+    let again = host.run(json!({"src": new_image, "dest": engine, "backup_checksum": checksum}));
+    again.assert_ok();
+    assert_eq!(again.result["engine_disk_write"], json!("rewrite"));
+
+    // Changed by something else (the new engine ran): only restoring the backup is allowed.
+    let mut ran = std::fs::read(&engine).unwrap();
+    ran[100] ^= 0xff;
+    std::fs::write(&engine, &ran).unwrap();
     let other = host.work.path().join("other.raw");
     std::fs::write(&other, random(MIB)).unwrap();
     host.run(json!({"src": other, "dest": engine, "backup_checksum": checksum}))
         .assert_failed_with("its content changed since the backup");
+    assert_eq!(std::fs::read(&engine).unwrap(), ran);
     let rollback = host.run(json!({"src_volume": volume(BACKUP_IMAGE, BACKUP_VOLUME),
         "dest_volume": volume(ENGINE_IMAGE, ENGINE_VOLUME), "backup_checksum": checksum, "verify": true}));
     rollback.assert_ok();
