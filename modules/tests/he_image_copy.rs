@@ -121,6 +121,22 @@ fn converts_a_qcow2_source_onto_garbage() {
 }
 
 #[test]
+fn a_qcow2_with_a_backing_file_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let base = work.path().join("base.qcow2");
+    qemu_img(&["create", "-f", "qcow2"], &[&base, Path::new("4M")]);
+    let overlay = work.path().join("overlay.qcow2");
+    qemu_img(
+        &["create", "-f", "qcow2", "-F", "qcow2", "-b"],
+        &[&base, &overlay],
+    );
+    let dest = work.path().join("dest.raw");
+    copy_module(json!({"src": overlay, "dest": dest}), work.path())
+        .assert_failed_with("has a backing file");
+    assert!(!dest.exists());
+}
+
+#[test]
 fn check_mode_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let source = work.path().join("source.raw");
@@ -328,11 +344,20 @@ fn engine_disk_writes_need_a_verified_backup_of_the_current_content() {
     assert_eq!(&written[..appliance.len()], &appliance[..]);
     assert!(written[appliance.len()..].iter().all(|&b| b == 0));
 
-    // The engine disk changed since the backup: only restoring that backup is allowed.
+    // A re-run (after a later step failed) may write it again: it holds what was written.
+    let again = host.run(json!({"src": new_image, "dest": engine, "backup_checksum": checksum}));
+    again.assert_ok();
+    assert_eq!(again.result["engine_disk_write"], json!("rewrite"));
+
+    // Changed by something else (the new engine ran): only restoring the backup is allowed.
+    let mut ran = std::fs::read(&engine).unwrap();
+    ran[100] ^= 0xff;
+    std::fs::write(&engine, &ran).unwrap();
     let other = host.work.path().join("other.raw");
     std::fs::write(&other, random(MIB)).unwrap();
     host.run(json!({"src": other, "dest": engine, "backup_checksum": checksum}))
         .assert_failed_with("its content changed since the backup");
+    assert_eq!(std::fs::read(&engine).unwrap(), ran);
     let rollback = host.run(json!({"src_volume": volume(BACKUP_IMAGE, BACKUP_VOLUME),
         "dest_volume": volume(ENGINE_IMAGE, ENGINE_VOLUME), "backup_checksum": checksum, "verify": true}));
     rollback.assert_ok();

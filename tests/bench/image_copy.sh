@@ -10,8 +10,10 @@
 # sparse 2 GiB image with 1 GiB of data and on a dense 2 GiB image. he_image_copy flushes
 # the destination to stable storage before it reports (fdatasync); qemu-img does not, so the
 # table also shows qemu-img followed by `sync --data` of the destination (same durability).
-# Staging: he_image_copy src_ova + sha1 + stage_dir (one read of the OVA, then qcow2 -> raw)
-# vs the original's separate passes: sha1sum, tar -tzf, tar -xzf, qemu-img convert -O raw.
+# Staging: he_image_copy src_ova + sha1 + stage_dir (one read of the OVA, then qcow2 -> raw,
+# flushed) vs the original's separate passes: sha1sum, tar -tzf, tar -xzf, qemu-img convert
+# -O raw (+ sync --data of the raw image, for the same durability).
+# The machine should be otherwise idle: every variant runs RUNS times, interleaved.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -64,25 +66,35 @@ fi
 OVA_SHA1=$(sha1sum appliance.ova | cut -d' ' -f1)
 
 # --- one timed variant: prints seconds ---
-fresh_dest() { rm -f dest.raw; fallocate -l 2G dest.raw; cat "$1" > /dev/null; sync; }
-run_copy() { # TOOL SOURCE
-    local tool=$1 source=$2 start end
-    fresh_dest "$source"
+# A new preallocated destination for every variant (on DEST_DIR), the source warmed,
+# writeback and discards of the previous variant settled.
+fresh_dest() { # SOURCE DEST_DIR
+    rm -f "$2/dest.raw"
+    sync
+    sleep 1
+    fallocate -l 2G "$2/dest.raw"
+    cat "$1" > /dev/null
+    sync
+}
+run_copy() { # TOOL SOURCE DEST_DIR
+    local tool=$1 source=$2 dest=$3/dest.raw start end
+    fresh_dest "$source" "$3"
     case $tool in
-    qemu) start=$(now); qemu-img convert -n -O raw -f raw "$source" dest.raw; end=$(now) ;;
-    qemu+sync) start=$(now); qemu-img convert -n -O raw -f raw "$source" dest.raw; sync --data dest.raw; end=$(now) ;;
+    qemu) start=$(now); qemu-img convert -n -O raw -f raw "$source" "$dest"; end=$(now) ;;
+    qemu+sync) start=$(now); qemu-img convert -n -O raw -f raw "$source" "$dest"; sync --data "$dest"; end=$(now) ;;
     *)
-        printf '{"src": "%s", "dest": "%s/dest.raw", "checksum": "%s", "log_dir": "%s/logs"}' \
-            "$WORK/$source" "$WORK" "$tool" "$WORK" > args.json
+        printf '{"src": "%s", "dest": "%s", "checksum": "%s", "log_dir": "%s/logs"}' \
+            "$WORK/$source" "$dest" "$tool" "$WORK" > args.json
         start=$(now); "$BIN" args.json > result.json; end=$(now)
         grep -q '"failed":false' result.json || { cat result.json >&2; exit 1; }
         ;;
     esac
+    rm -f "$dest"
     echo "$end - $start" | bc
 }
 run_stage() { # original|blake3|none
     local how=$1 start end
-    rm -rf stage && mkdir stage && cat appliance.ova > /dev/null && sync
+    rm -rf stage && mkdir stage && cat appliance.ova > /dev/null && sync && sleep 1
     case $how in
     original)
         start=$(now)
@@ -90,6 +102,7 @@ run_stage() { # original|blake3|none
         tar -tzf appliance.ova > /dev/null
         tar -xzf appliance.ova -C stage images/IMG/VOL
         qemu-img convert -O raw stage/images/IMG/VOL stage/appliance.raw
+        sync --data stage/appliance.raw
         end=$(now)
         ;;
     *)
@@ -102,12 +115,21 @@ run_stage() { # original|blake3|none
     echo "$end - $start" | bc
 }
 
+# Destinations: the work directory's file system (durable copies: he_image_copy flushes),
+# and /dev/shm (tmpfs: no storage, so this compares the copy engines themselves).
+DEST_DIRS=("$WORK")
+[ -d /dev/shm ] && DEST_DIRS+=(/dev/shm)
+TOOLS=(qemu qemu+sync blake3 none sha256)
 declare -A T
 for run in $(seq "$RUNS"); do
     echo "run $run of $RUNS" >&2
-    for source in sparse.raw dense.raw; do
-        for tool in qemu qemu+sync blake3 none sha256; do
-            T["$source $tool"]+="$(run_copy "$tool" "$source") "
+    # Rotate the order every run so no variant always follows the same one.
+    rotated=("${TOOLS[@]:$((run % 5))}" "${TOOLS[@]:0:$((run % 5))}")
+    for dest_dir in "${DEST_DIRS[@]}"; do
+        for source in sparse.raw dense.raw; do
+            for tool in "${rotated[@]}"; do
+                T["$dest_dir $source $tool"]+="$(run_copy "$tool" "$source" "$dest_dir") "
+            done
         done
     done
     for how in original blake3 none; do
@@ -116,21 +138,24 @@ for run in $(seq "$RUNS"); do
 done
 m() { echo "${T[$1]}" | tr ' ' '\n' | grep . | median; }
 
-printf '\n%-32s %9s %12s %16s\n' "variant (median of $RUNS)" seconds "vs qemu-img" "vs qemu-img+sync"
-for source in sparse.raw dense.raw; do
-    q=$(m "$source qemu"); qs=$(m "$source qemu+sync")
-    printf '%-32s %9.3f\n' "$source qemu-img convert -n" "$q"
-    printf '%-32s %9.3f\n' "$source qemu-img + sync --data" "$qs"
-    for tool in blake3 none sha256; do
-        t=$(m "$source $tool")
-        printf '%-32s %9.3f %12s %16s\n' "$source he_image_copy $tool" "$t" "$(ratio "$t" "$q")" "$(ratio "$t" "$qs")"
+printf '\n%-44s %8s %12s %16s\n' "variant (median of $RUNS runs)" seconds "vs qemu-img" "vs qemu-img+sync"
+for dest_dir in "${DEST_DIRS[@]}"; do
+    echo "-- destination on $(df --output=fstype "$dest_dir" | tail -1) ($dest_dir)"
+    for source in sparse.raw dense.raw; do
+        q=$(m "$dest_dir $source qemu"); qs=$(m "$dest_dir $source qemu+sync")
+        printf '%-44s %8.3f\n' "$source qemu-img convert -n -O raw" "$q"
+        printf '%-44s %8.3f\n' "$source qemu-img + sync --data" "$qs"
+        for tool in blake3 none sha256; do
+            t=$(m "$dest_dir $source $tool")
+            printf '%-44s %8.3f %12s %16s\n' "$source he_image_copy checksum=$tool" "$t" "$(ratio "$t" "$q")" "$(ratio "$t" "$qs")"
+        done
     done
 done
+echo "-- appliance staging (ratio vs the original's passes)"
 o=$(m "stage original")
-printf '%-32s %9.3f\n' "OVA original 4 passes" "$o"
+printf '%-44s %8.3f\n' "OVA sha1sum, tar -tzf, tar -xzf, qemu-img" "$o"
 for how in blake3 none; do
     t=$(m "stage $how")
-    printf '%-32s %9.3f %12s\n' "OVA he_image_copy stage $how" "$t" "$(ratio "$t" "$o")"
+    printf '%-44s %8.3f %12s\n' "OVA he_image_copy stage checksum=$how" "$t" "$(ratio "$t" "$o")"
 done
-echo "(staging ratio column is vs the original's passes)"
-rm -f dest.raw args.json result.json && rm -rf stage
+rm -f args.json result.json && rm -rf stage

@@ -103,7 +103,9 @@ impl Module for HeImageCopy {
                     sha1: Some(appliance.sha1sum),
                 }
             }
-            _ => unreachable!("exactly one source is checked with the options"),
+            _ => anyhow::bail!(
+                "one of the options 'src', 'src_volume', 'src_ova', 'appliance_desc' is required"
+            ),
         };
         let destination = match (o.dest, o.dest_volume) {
             (Some(path), _) => Some(DestinationSpec::Path(path)),
@@ -129,7 +131,7 @@ impl Module for HeImageCopy {
         for warning in &report.warnings {
             context.warn(warning.clone());
         }
-        let msg = summary(&report, context.check_mode);
+        let msg = report.summary(context.check_mode);
         let mut outcome = Outcome::changed(true).msg(msg);
         if let Value::Object(keys) = json!(report) {
             for (key, value) in keys {
@@ -141,25 +143,6 @@ impl Module for HeImageCopy {
             "size_bytes": report.extended_to_bytes.unwrap_or(report.dest_size_bytes.max(report.bytes_total)),
             "content": report.source_path});
         Ok(outcome.diff(before, after))
-    }
-}
-
-fn summary(report: &job::Report, check_mode: bool) -> String {
-    let size = he_modules::image::copy::human_bytes(report.bytes_total);
-    let source = report
-        .source_path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    match (&report.dest_path, check_mode) {
-        (Some(dest), true) => format!("would copy {size} from {source} to {}", dest.display()),
-        (Some(dest), false) => format!(
-            "copied {size} from {source} to {} in {:.1} s",
-            dest.display(),
-            report.seconds
-        ),
-        (None, true) => format!("would stage {size} from {source}"),
-        (None, false) => format!("staged {size} as {source}"),
     }
 }
 

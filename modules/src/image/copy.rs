@@ -15,8 +15,8 @@ const SEGMENT_BYTES: usize = 64 << 10;
 /// Zero runs shorter than this inside a data block are written as data when the
 /// destination may hold old bytes (one write beats many small fallocate calls).
 const MIN_ZERO_RUN_BYTES: u64 = 1 << 20;
-/// Data buffers in flight between the reader and the hashing thread.
-const BUFFERS: usize = 6;
+/// Data buffers in flight between the reading, writing and hashing threads.
+const BUFFERS: usize = 8;
 /// Written data is pushed to storage as the copy goes (sync_file_range), keeping at most
 /// this much unwritten behind the copy, so the final flush waits for little.
 const WRITEBACK_WINDOW_BYTES: u64 = 64 << 20;
@@ -77,6 +77,9 @@ pub struct CopyReport {
 
 /// Copies the first `length_bytes` of `source` onto `destination` (or only hashes them when
 /// `destination` is `None`) and returns the digest of that content.
+///
+/// Three threads overlap: one reads (skipping holes, spotting zero blocks), this one writes,
+/// one hashes; buffers go round between them.
 pub fn copy(
     source: &Path,
     length_bytes: u64,
@@ -86,70 +89,19 @@ pub fn copy(
 ) -> Result<CopyReport, CopyError> {
     let started = Instant::now();
     let input = File::open(source).map_err(|e| open_error(source, e))?;
-    let mut output = match destination {
+    let output = match destination {
         Some(destination) => Some(Writer::open(destination)?),
         None => None,
     };
     let (recycle, returned) = mpsc::channel::<Vec<u8>>();
-    let worker = match algorithm {
-        Algorithm::None => None,
-        _ => Some(HashWorker::start(algorithm, recycle.clone())),
-    };
-    let mut holes = HoleMap::new(&input, length_bytes);
-    let mut progress = Progress::new(label, length_bytes);
-    let mut allocated = 0;
-    let mut offset = 0u64;
-    while offset < length_bytes {
-        let length = (length_bytes - offset).min(BLOCK_SIZE_BYTES as u64) as usize;
-        if holes.is_hole(offset, length as u64) {
-            if let Some(output) = output.as_mut() {
-                output.zero(offset, length as u64)?;
-            }
-            if let Some(worker) = &worker {
-                worker.send(Block::Zeros { length });
-            }
-        } else {
-            let mut buffer = match returned.try_recv() {
-                Ok(buffer) => buffer,
-                Err(_) if allocated < BUFFERS || worker.is_none() => {
-                    allocated += 1;
-                    vec![0u8; BLOCK_SIZE_BYTES]
-                }
-                Err(_) => returned
-                    .recv()
-                    .unwrap_or_else(|_| vec![0u8; BLOCK_SIZE_BYTES]),
-            };
-            input
-                .read_exact_at(&mut buffer[..length], offset)
-                .map_err(|source_error| CopyError::Read {
-                    path: source.to_path_buf(),
-                    offset,
-                    source: source_error,
-                })?;
-            let zero = is_zero(&buffer[..length]);
-            if let Some(output) = output.as_mut() {
-                output.block(offset, &buffer[..length], zero)?;
-            }
-            match &worker {
-                Some(worker) if zero => {
-                    worker.send(Block::Zeros { length });
-                    let _ = recycle.send(buffer);
-                }
-                Some(worker) => worker.send(Block::Data { buffer, length }),
-                None => {
-                    let _ = recycle.send(buffer);
-                }
-            }
-        }
-        offset += length as u64;
-        progress.advance(offset);
-    }
-    let (bytes_written, bytes_zeroed) = match output {
-        Some(output) => output.finish(length_bytes)?,
-        None => (0, 0),
-    };
-    let checksum = worker.and_then(HashWorker::finish);
-    progress.done();
+    let (blocks, received) = mpsc::sync_channel(2);
+    let (bytes_written, bytes_zeroed, checksum) = std::thread::scope(|scope| {
+        let input = &input;
+        scope.spawn(move || read_blocks(input, source, length_bytes, returned, blocks));
+        // Everything the reader may wait on lives in this call, so an early error return
+        // drops it and the reader stops.
+        write_blocks(received, output, recycle, algorithm, label, length_bytes)
+    })?;
     Ok(CopyReport {
         bytes_total: length_bytes,
         bytes_written,
@@ -157,6 +109,132 @@ pub fn copy(
         checksum,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What the reading thread hands on.
+enum ReadBlock {
+    /// A block inside a hole of the source: not read.
+    Hole { offset: u64, length: usize },
+    /// A block read into `buffer` (`length` valid bytes); `zero` when all zero.
+    Data {
+        offset: u64,
+        buffer: Vec<u8>,
+        length: usize,
+        zero: bool,
+    },
+}
+
+type Blocks = mpsc::SyncSender<Result<ReadBlock, CopyError>>;
+
+/// The reading thread: every block in order, stopping at the first error or when the
+/// receiving side is gone.
+fn read_blocks(
+    input: &File,
+    source: &Path,
+    length_bytes: u64,
+    returned: mpsc::Receiver<Vec<u8>>,
+    blocks: Blocks,
+) {
+    let mut holes = HoleMap::new(input, length_bytes);
+    let mut allocated = 0;
+    let mut offset = 0u64;
+    while offset < length_bytes {
+        let length = (length_bytes - offset).min(BLOCK_SIZE_BYTES as u64) as usize;
+        let block = if holes.is_hole(offset, length as u64) {
+            Ok(ReadBlock::Hole { offset, length })
+        } else {
+            let mut buffer = match returned.try_recv() {
+                Ok(buffer) => buffer,
+                Err(_) if allocated < BUFFERS => {
+                    allocated += 1;
+                    vec![0u8; BLOCK_SIZE_BYTES]
+                }
+                Err(_) => match returned.recv() {
+                    Ok(buffer) => buffer,
+                    Err(_) => return,
+                },
+            };
+            match input.read_exact_at(&mut buffer[..length], offset) {
+                Ok(()) => {
+                    let zero = is_zero(&buffer[..length]);
+                    Ok(ReadBlock::Data {
+                        offset,
+                        buffer,
+                        length,
+                        zero,
+                    })
+                }
+                Err(error) => Err(CopyError::Read {
+                    path: source.to_path_buf(),
+                    offset,
+                    source: error,
+                }),
+            }
+        };
+        let failed = block.is_err();
+        if blocks.send(block).is_err() || failed {
+            return;
+        }
+        offset += length as u64;
+    }
+}
+
+/// The writing side: writes or zeroes each block, feeds the hasher, logs progress; returns
+/// bytes written, bytes zeroed and the digest.
+fn write_blocks(
+    received: mpsc::Receiver<Result<ReadBlock, CopyError>>,
+    mut output: Option<Writer>,
+    recycle: mpsc::Sender<Vec<u8>>,
+    algorithm: Algorithm,
+    label: &str,
+    length_bytes: u64,
+) -> Result<(u64, u64, Option<String>), CopyError> {
+    let worker = match algorithm {
+        Algorithm::None => None,
+        _ => Some(HashWorker::start(algorithm, recycle.clone())),
+    };
+    let mut progress = Progress::new(label, length_bytes);
+    for block in received {
+        match block? {
+            ReadBlock::Hole { offset, length } => {
+                if let Some(output) = output.as_mut() {
+                    output.zero(offset, length as u64)?;
+                }
+                if let Some(worker) = &worker {
+                    worker.send(Block::Zeros { length });
+                }
+                progress.advance(offset + length as u64);
+            }
+            ReadBlock::Data {
+                offset,
+                buffer,
+                length,
+                zero,
+            } => {
+                if let Some(output) = output.as_mut() {
+                    output.block(offset, &buffer[..length], zero)?;
+                }
+                match &worker {
+                    Some(worker) if zero => {
+                        worker.send(Block::Zeros { length });
+                        let _ = recycle.send(buffer);
+                    }
+                    Some(worker) => worker.send(Block::Data { buffer, length }),
+                    None => {
+                        let _ = recycle.send(buffer);
+                    }
+                }
+                progress.advance(offset + length as u64);
+            }
+        }
+    }
+    let (bytes_written, bytes_zeroed) = match output {
+        Some(output) => output.finish(length_bytes)?,
+        None => (0, 0),
+    };
+    let checksum = worker.and_then(HashWorker::finish);
+    progress.done();
+    Ok((bytes_written, bytes_zeroed, checksum))
 }
 
 /// Digest of the first `length_bytes` of `path` (a re-read: verify, backups, staged files).

@@ -111,23 +111,9 @@ impl ContentHasher {
                 outer.update(hash.as_bytes());
                 *length_bytes += length as u64;
             }
+            ContentHasher::Sha256(hasher) => feed_zeros(length, |zeros| hasher.update(zeros)),
+            ContentHasher::Sha1(hasher) => feed_zeros(length, |zeros| hasher.update(zeros)),
             ContentHasher::None => {}
-            _ => {
-                let mut left = length;
-                while left > 0 {
-                    let step = left.min(ZEROS.len());
-                    self.block_part(&ZEROS[..step]);
-                    left -= step;
-                }
-            }
-        }
-    }
-
-    fn block_part(&mut self, data: &[u8]) {
-        match self {
-            ContentHasher::Sha256(hasher) => hasher.update(data),
-            ContentHasher::Sha1(hasher) => hasher.update(data),
-            _ => unreachable!("only stream digests are fed in parts"),
         }
     }
 
@@ -146,6 +132,16 @@ impl ContentHasher {
             ContentHasher::Sha1(hasher) => Some(hex::encode(hasher.finalize())),
             ContentHasher::None => None,
         }
+    }
+}
+
+/// Calls `update` with slices of zeros adding up to `length` bytes.
+fn feed_zeros(length: usize, mut update: impl FnMut(&[u8])) {
+    let mut left = length;
+    while left > 0 {
+        let step = left.min(ZEROS.len());
+        update(&ZEROS[..step]);
+        left -= step;
     }
 }
 

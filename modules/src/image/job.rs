@@ -7,7 +7,7 @@ use super::digest::Algorithm;
 use super::endpoint::{is_same, Host, Source, Target};
 use super::ova::{self, OvaReport};
 use super::qcow2::{self, Format};
-use super::safety::{self, Allowed, BackupRecord, Endpoint, FileIdentity};
+use super::safety::{self, BackupRecord, Endpoint, FileIdentity, FinishedWrite};
 use super::target::{self, SizePlan};
 use crate::host::Volume;
 use anyhow::{bail, Context as _};
@@ -86,14 +86,36 @@ pub struct Report {
     pub extended_to_bytes: Option<u64>,
     /// True when the destination was re-read and matched.
     pub verified: bool,
-    /// `backed_up` or `restore` when the destination is the engine disk (`needs_backup` in
-    /// check mode without `backup_checksum`).
+    /// Why the engine disk may be written: `backed_up`, `restore`, `resume`, `rewrite`
+    /// (`needs_backup` in check mode without `backup_checksum`).
     pub engine_disk_write: Option<&'static str>,
     /// The backup record written (copies of the engine disk with verify).
     pub backup_record: Option<PathBuf>,
     /// Warnings for the operator.
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// One line for the operator: what was (or would be) copied or staged.
+    pub fn summary(&self, check_mode: bool) -> String {
+        let size = copy::human_bytes(self.bytes_total);
+        let source = self
+            .source_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match (&self.dest_path, check_mode) {
+            (Some(dest), true) => format!("would copy {size} from {source} to {}", dest.display()),
+            (Some(dest), false) => format!(
+                "copied {size} from {source} to {} in {:.1} s",
+                dest.display(),
+                self.seconds
+            ),
+            (None, true) => format!("would stage {size} from {source}"),
+            (None, false) => format!("staged {size} as {source}"),
+        }
+    }
 }
 
 /// Plans and, unless `check_mode`, performs the copy.
@@ -163,10 +185,7 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
             &source.endpoint.path,
             |endpoint| Ok(host.resolve(endpoint)?),
         )?;
-        report.engine_disk_write = Some(match allowed {
-            Allowed::BackedUp { .. } => "backed_up",
-            Allowed::Restore { .. } => "restore",
-        });
+        report.engine_disk_write = Some(allowed.name());
         tracing::info!("engine disk write allowed: {allowed:?}");
     }
     if check_mode {
@@ -180,7 +199,28 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
     let mut apply = || -> anyhow::Result<()> {
         let destination_size =
             prepare_target(request, host, &target, source.size_bytes, size_plan)?;
+        let guard = match (writes_engine_disk, &request.backup_checksum) {
+            (true, Some(checksum)) => Some(safety::normalized(checksum)),
+            _ => None,
+        };
+        if let Some(checksum) = &guard {
+            safety::begin_write(&request.state_dir, checksum, &source.endpoint.path)?;
+        }
         write(request, &source, &target, destination_size, &mut report)?;
+        if let Some(checksum) = &guard {
+            let finished = FinishedWrite {
+                algorithm: request.algorithm,
+                checksum: report.checksum.clone(),
+                length_bytes: source.size_bytes,
+                identity: FileIdentity::of(&target.endpoint.path)?,
+            };
+            safety::finish_write(
+                &request.state_dir,
+                checksum,
+                &source.endpoint.path,
+                finished,
+            )?;
+        }
         if reads_engine_disk {
             record_backup(request, &source, &target, identity_before, &mut report)?;
         }

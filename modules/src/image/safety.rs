@@ -6,8 +6,11 @@
 //! and then, at the time of the write:
 //! - the record's source is this engine disk,
 //! - the backup it names still hashes to the checksum (re-read: that is the proof), and
-//! - either the engine disk still holds that content (unchanged file identity and mtime,
-//!   or re-hashed), or the copy's source is that very backup (rollback: restoring it).
+//! - the engine disk still holds that content (unchanged file identity and mtime, or
+//!   re-hashed), or the copy's source is that very backup (rollback: restoring it), or the
+//!   only writes since the backup were this module's under the same backup: one that was
+//!   interrupted (kill -9: redo it) or one that finished and whose result is still there
+//!   (a re-run; refused once anything else, such as the new engine running, changed it).
 //!
 //! A caller cannot satisfy this by inventing a value: an invented record still needs a real
 //! backup whose content hashes to it and equals the engine disk.
@@ -116,8 +119,8 @@ pub enum GuardError {
         checksum: String,
         actual: String,
     },
-    /// The engine disk changed after the backup.
-    #[error("refusing to write the engine disk {disk}: its content changed since the backup with checksum {checksum} (now {actual}); make a new backup of the current content")]
+    /// The engine disk changed after the backup (and not only by writes of this module).
+    #[error("refusing to write the engine disk {disk}: its content changed since the backup with checksum {checksum} (now {actual}) other than by he_image_copy writes under that backup (was the engine VM started from it?); back up the current content first, or restore that backup")]
     DiskChanged {
         disk: String,
         checksum: String,
@@ -142,6 +145,47 @@ pub enum Allowed {
     BackedUp { backup: PathBuf },
     /// The copy restores the verified backup itself.
     Restore { backup: PathBuf },
+    /// A write under this backup was interrupted (kill -9, crash): it may be redone.
+    Resume { backup: PathBuf },
+    /// The engine disk still holds exactly what a finished write under this backup put
+    /// there (nothing has run from it since): it may be written again.
+    Rewrite { backup: PathBuf },
+}
+
+impl Allowed {
+    /// The short name returned to the playbook (`engine_disk_write`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Allowed::BackedUp { .. } => "backed_up",
+            Allowed::Restore { .. } => "restore",
+            Allowed::Resume { .. } => "resume",
+            Allowed::Rewrite { .. } => "rewrite",
+        }
+    }
+}
+
+/// A write of the engine disk authorised by a backup: begun, and finished when `finished`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteRecord {
+    /// The backup that authorised it.
+    pub backup_checksum: String,
+    /// What was copied onto the engine disk.
+    pub source: PathBuf,
+    /// Set once the copy completed.
+    pub finished: Option<FinishedWrite>,
+}
+
+/// What a finished write left on the engine disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishedWrite {
+    /// Digest algorithm of `checksum`.
+    pub algorithm: Algorithm,
+    /// Digest of the written content (`None` with checksum none).
+    pub checksum: Option<String>,
+    /// Bytes written.
+    pub length_bytes: u64,
+    /// The engine disk's identity right after the write.
+    pub identity: FileIdentity,
 }
 
 /// Where the record for `checksum` lives.
@@ -151,21 +195,27 @@ pub fn record_path(state_dir: &Path, checksum: &str) -> PathBuf {
 
 /// Writes `record` under `state_dir` (directories 0700, file 0600, atomically).
 pub fn save(state_dir: &Path, record: &BackupRecord) -> Result<PathBuf, GuardError> {
-    use std::io::Write;
     let path = record_path(state_dir, &record.checksum);
+    save_json(&path, record)?;
+    Ok(path)
+}
+
+fn save_json(path: &Path, value: &impl Serialize) -> Result<(), GuardError> {
+    use std::io::Write;
     let io = |what, source| GuardError::Io {
         what,
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
-    let dir = state_dir.join(RECORDS_DIR);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| io("cannot create the directory of", e))?;
-    let temporary = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(record).expect("records are plain data");
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io("cannot create the directory of", e))?;
+    }
+    let temporary = path.with_extension("tmp");
+    let text = serde_json::to_string_pretty(value).expect("records are plain data");
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -176,21 +226,23 @@ pub fn save(state_dir: &Path, record: &BackupRecord) -> Result<PathBuf, GuardErr
             file.write_all(text.as_bytes())?;
             file.sync_all()
         })
-        .and_then(|_| std::fs::rename(&temporary, &path))
-        .map_err(|e| io("cannot write backup record", e))?;
-    Ok(path)
+        .and_then(|_| std::fs::rename(&temporary, path))
+        .map_err(|e| io("cannot write record", e))
 }
 
 /// Reads the record for `checksum`, if any.
 pub fn load(state_dir: &Path, checksum: &str) -> Result<Option<BackupRecord>, GuardError> {
-    let path = record_path(state_dir, checksum);
-    let text = match std::fs::read_to_string(&path) {
+    load_json(&record_path(state_dir, checksum))
+}
+
+fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, GuardError> {
+    let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(GuardError::Io {
-                what: "cannot read backup record",
-                path,
+                what: "cannot read record",
+                path: path.to_path_buf(),
                 source,
             })
         }
@@ -198,10 +250,51 @@ pub fn load(state_dir: &Path, checksum: &str) -> Result<Option<BackupRecord>, Gu
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| GuardError::Io {
-            what: "malformed backup record",
-            path,
+            what: "malformed record",
+            path: path.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })
+}
+
+/// A checksum as records name it: trimmed, lowercase.
+pub fn normalized(checksum: &str) -> String {
+    checksum.trim().to_ascii_lowercase()
+}
+
+fn write_record_path(state_dir: &Path, checksum: &str) -> PathBuf {
+    state_dir
+        .join(RECORDS_DIR)
+        .join(format!("{checksum}.engine-disk-write.json"))
+}
+
+/// Notes, before the first byte, that the engine disk is being written under the backup
+/// `checksum` (so a re-run after an interruption may redo it).
+pub fn begin_write(state_dir: &Path, checksum: &str, source: &Path) -> Result<(), GuardError> {
+    let record = WriteRecord {
+        backup_checksum: checksum.to_string(),
+        source: source.to_path_buf(),
+        finished: None,
+    };
+    save_json(&write_record_path(state_dir, checksum), &record)
+}
+
+/// Notes that the write under `checksum` completed, and what it left.
+pub fn finish_write(
+    state_dir: &Path,
+    checksum: &str,
+    source: &Path,
+    finished: FinishedWrite,
+) -> Result<(), GuardError> {
+    let record = WriteRecord {
+        backup_checksum: checksum.to_string(),
+        source: source.to_path_buf(),
+        finished: Some(finished),
+    };
+    save_json(&write_record_path(state_dir, checksum), &record)
+}
+
+fn load_write(state_dir: &Path, checksum: &str) -> Result<Option<WriteRecord>, GuardError> {
+    load_json(&write_record_path(state_dir, checksum))
 }
 
 /// The checks before a write onto `engine_disk` from `copy_source`; `resolve` turns a
@@ -215,7 +308,7 @@ pub fn authorize(
 ) -> Result<Allowed, GuardError> {
     let disk = describe(engine_disk);
     let checksum = backup_checksum.ok_or_else(|| GuardError::NoChecksum { disk: disk.clone() })?;
-    let checksum = checksum.trim().to_ascii_lowercase();
+    let checksum = normalized(checksum);
     if checksum.is_empty() || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(GuardError::Malformed { value: checksum });
     }
@@ -251,20 +344,56 @@ pub fn authorize(
             backup: backup_path,
         });
     }
-    let unchanged = engine_identity.regular_file && engine_identity == record.source_identity;
-    if !unchanged {
-        let now = copy::hash(&engine_disk.path, record.size_bytes, record.algorithm)?;
-        let actual = now.checksum.unwrap_or_default();
-        if actual != record.checksum {
-            return Err(GuardError::DiskChanged {
-                disk,
-                checksum,
-                actual,
-            });
+    if engine_identity.regular_file && engine_identity == record.source_identity {
+        return Ok(Allowed::BackedUp {
+            backup: backup_path,
+        });
+    }
+    let write = load_write(state_dir, &checksum)?;
+    match write.as_ref().map(|w| &w.finished) {
+        Some(None) => {
+            return Ok(Allowed::Resume {
+                backup: backup_path,
+            })
+        }
+        Some(Some(done)) if engine_identity.regular_file && engine_identity == done.identity => {
+            return Ok(Allowed::Rewrite {
+                backup: backup_path,
+            })
+        }
+        _ => {}
+    }
+    let engine_size =
+        super::target::size_of(&engine_disk.path).map_err(|source| GuardError::Io {
+            what: "cannot read the size of",
+            path: engine_disk.path.clone(),
+            source,
+        })?;
+    let actual = match engine_size >= record.size_bytes {
+        true => copy::hash(&engine_disk.path, record.size_bytes, record.algorithm)?
+            .checksum
+            .unwrap_or_default(),
+        false => format!("{engine_size} bytes instead of {}", record.size_bytes),
+    };
+    if actual == record.checksum {
+        return Ok(Allowed::BackedUp {
+            backup: backup_path,
+        });
+    }
+    if let Some(Some(done)) = write.as_ref().map(|w| &w.finished) {
+        if done.checksum.is_some() && engine_size >= done.length_bytes {
+            let now = copy::hash(&engine_disk.path, done.length_bytes, done.algorithm)?;
+            if now.checksum == done.checksum {
+                return Ok(Allowed::Rewrite {
+                    backup: backup_path,
+                });
+            }
         }
     }
-    Ok(Allowed::BackedUp {
-        backup: backup_path,
+    Err(GuardError::DiskChanged {
+        disk,
+        checksum,
+        actual,
     })
 }
 
@@ -415,6 +544,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(broken.contains("no longer matches"), "{broken}");
+    }
+
+    #[test]
+    fn an_interrupted_or_finished_write_under_the_backup_may_be_redone() {
+        let f = fixture();
+        let state = f.dir.path().join("state");
+        let new_image = f.dir.path().join("new.raw");
+        std::fs::write(&new_image, vec![5u8; 50_000]).unwrap();
+        // Interrupted: begun, half written, never finished.
+        begin_write(&state, &f.checksum, &new_image).unwrap();
+        std::fs::write(&f.engine.path, vec![5u8; 100_000]).unwrap();
+        let resumed = check(&f, Some(&f.checksum), &new_image).unwrap();
+        assert_eq!(resumed.name(), "resume");
+        // Finished: the engine disk holds what was written.
+        let written = vec![5u8; 50_000];
+        std::fs::write(&f.engine.path, &written).unwrap();
+        let finished = FinishedWrite {
+            algorithm: Algorithm::Sha256,
+            checksum: copy::hash_bytes(&written, Algorithm::Sha256),
+            length_bytes: written.len() as u64,
+            identity: FileIdentity::of(&f.engine.path).unwrap(),
+        };
+        finish_write(&state, &f.checksum, &new_image, finished).unwrap();
+        assert_eq!(
+            check(&f, Some(&f.checksum), &new_image).unwrap().name(),
+            "rewrite"
+        );
+        // Rewritten with the same bytes (new mtime): still what the write left.
+        std::fs::write(&f.engine.path, &written).unwrap();
+        assert_eq!(
+            check(&f, Some(&f.checksum), &new_image).unwrap().name(),
+            "rewrite"
+        );
+        // Changed by something else (the engine ran): refused.
+        std::fs::write(&f.engine.path, vec![6u8; 50_000]).unwrap();
+        let error = check(&f, Some(&f.checksum), &new_image)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("other than by he_image_copy writes"),
+            "{error}"
+        );
     }
 
     #[test]
