@@ -28,20 +28,35 @@ collection: modules
 	ansible-galaxy collection install --force -p $(COLLECTIONS) build/dist/ovirt_he-upgrade-*.tar.gz >/dev/null
 	@echo "collection installed in $(COLLECTIONS)"
 
+DEBUG_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)/debug
+
 test: collection
 	cargo build --quiet --locked --workspace --bins
-	HE_COLLECTIONS_PATH=$(COLLECTIONS) HE_RELEASE_DIR=$(RELEASE_DIR) \
+	HE_COLLECTIONS_PATH=$(COLLECTIONS) HE_RELEASE_DIR=$(RELEASE_DIR) HE_LAB_BIN=$(DEBUG_DIR)/he-lab \
+	  HE_LAB_SDK_PYTHON=$(ROOT)/.venv-sdk/bin/python \
 	  cargo nextest run --locked --workspace --no-fail-fast
 
 bench: collection
-	@echo "no benchmarks yet"
+	cargo build --quiet --locked --release -p he-modules --bins
+	bash tests/bench/image_copy.sh
+	bash tests/bench/backup_validation.sh
 
 clean:
 	rm -rf build target
 	find collection/plugins/modules -type f ! -name "*.yml" -delete
 
 demo: collection
-	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) HE_FIXTURE_VM_STATUS=tests/fixtures/host/vm-status-here.json \
-	  PATH=$(ROOT)/tests/fixtures/host/bin:$$PATH \
-	  ansible-playbook -i localhost, tests/e2e/playbooks/facts.yml \
-	  -e he_conf=$(ROOT)/tests/fixtures/host/hosted-engine.conf -e log_dir=$(ROOT)/build/logs
+	cargo build --quiet --locked -p he-lab
+	$(DEBUG_DIR)/he-lab --dir $(LAB_DIR) down >/dev/null 2>&1 || true
+	$(DEBUG_DIR)/he-lab --dir $(LAB_DIR) init --force
+	$(DEBUG_DIR)/he-lab --dir $(LAB_DIR) up
+	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) ansible-playbook -i $(LAB_DIR)/inventory.yml \
+	  playbooks/hosted_engine_upgrade.yml -e he_leave_running=true
+	$(DEBUG_DIR)/he-lab --dir $(LAB_DIR) status
+
+demo-rollback: collection
+	$(LAB_DIR)/bin/hosted-engine --vm-poweroff
+	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) ansible-playbook -i $(LAB_DIR)/inventory.yml \
+	  playbooks/hosted_engine_rollback.yml
+	$(LAB_DIR)/bin/hosted-engine --vm-start
+	$(DEBUG_DIR)/he-lab --dir $(LAB_DIR) status

@@ -7,7 +7,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
-apt_packages=(qemu-utils libguestfs-tools genisoimage xorriso e2fsprogs fdisk openssh-server openssh-client binutils python3-venv)
+apt_packages=(qemu-utils libguestfs-tools genisoimage xorriso e2fsprogs fdisk openssh-server openssh-client binutils python3-venv
+  python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev curl)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
@@ -30,6 +31,14 @@ if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -x "$venv/bin/cargo-zigbuild" ] 
   say "creating Python venv in $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20' ansible-lint molecule ziglang cargo-zigbuild
+fi
+
+# The official oVirt Python SDK, to prove the lab's engine speaks what real clients expect.
+sdk_venv="$root/.venv-sdk"
+if ! "$sdk_venv/bin/python" -c 'import ovirtsdk4' >/dev/null 2>&1; then
+  say "creating the oVirt SDK venv in $sdk_venv"
+  python3 -m venv "$sdk_venv"
+  "$sdk_venv/bin/pip" install -q --disable-pip-version-check 'ovirt-engine-sdk-python>=4.4,<5'
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
