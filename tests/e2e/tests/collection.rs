@@ -186,3 +186,17 @@ fn the_modules_crate_never_depends_on_the_lab() {
         "he-modules depends on the lab:\n{tree}"
     );
 }
+
+#[test]
+fn playbooks_and_examples_pass_ansible_lint_production_profile() {
+    let mut command = venv_tool("ansible-lint");
+    command.args([
+        "--profile",
+        "production",
+        "--offline",
+        "playbooks",
+        "molecule",
+    ]);
+    let run = finish(command);
+    assert_eq!(run.code, 0, "ansible-lint: {}", run.text);
+}
