@@ -10,6 +10,7 @@ mod options;
 mod redact;
 mod result;
 mod runner;
+mod seconds;
 
 pub use args::{InternalArgs, ModuleArgs};
 pub use options::{
@@ -18,3 +19,4 @@ pub use options::{
 pub use redact::Redactor;
 pub use result::{Diff, Failure, Outcome};
 pub use runner::{execute, run, Context, Module};
+pub use seconds::Seconds;

@@ -2,17 +2,15 @@
 //! the floating disk that holds a copy of the engine VM disk during an upgrade.
 use anyhow::Context as _;
 use he_modules::ansible::{self, at_most_one_of, take_rest, Context, Module};
-use he_modules::ansible::{OptionError, OptionSet, Outcome};
+use he_modules::ansible::{OptionError, OptionSet, Outcome, Seconds};
 use he_modules::engine::backup_disks::{self, BackupDisk, Size};
 use he_modules::engine::disks::{self, NewDisk};
-use he_modules::engine::options::seconds;
 use he_modules::engine::{storage_domains, wait, Connection, EngineOptions};
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,8 +23,8 @@ struct Options {
     storage_domain: Option<String>,
     #[serde(default = "default_he_conf")]
     he_conf: PathBuf,
-    #[serde(default = "default_wait_timeout", deserialize_with = "seconds")]
-    wait_timeout: u64,
+    #[serde(default = "Seconds::of::<3600>")]
+    wait_timeout: Seconds,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -40,10 +38,6 @@ enum State {
 
 fn default_he_conf() -> PathBuf {
     PathBuf::from(DEFAULT_HE_CONF)
-}
-
-fn default_wait_timeout() -> u64 {
-    3600
 }
 
 impl OptionSet for Options {
@@ -118,7 +112,7 @@ fn present(
                 .capacity_bytes
         }
     };
-    let timeout = Duration::from_secs(options.wait_timeout);
+    let timeout = options.wait_timeout.duration();
     let mut engine = Connection::open(&settings)?;
 
     if let Some(existing) = disks::find_one_by_name(&mut engine, &name)? {

@@ -1,13 +1,13 @@
 //! he_boot_and_wait: boot the engine VM (optionally with an ISO) and follow it until the engine is healthy; or stop it.
 
 use anyhow::{bail, Context as _};
+use he_modules::ansible::Seconds;
 use he_modules::ansible::{
     self, take_rest, Context, Failure, Module, OptionError, OptionSet, Outcome,
 };
 use he_modules::host::{he_conf::DEFAULT_HE_CONF, HeConf};
 use he_modules::vm::boot::{self, BootPlan, BootRequest, BootSettings};
 use he_modules::vm::markers::Awaited;
-use he_modules::vm::seconds::Seconds;
 use he_modules::vm::state::{VmState, MIN_POLL_INTERVAL};
 use he_modules::vm::stop::{self, StopSettings};
 use serde::Deserialize;

@@ -2,9 +2,8 @@
 //! know (the backup disk, created after the engine backup was taken) once the DC and this host are up.
 use anyhow::Context as _;
 use he_modules::ansible::{self, exactly_one_of, take_rest, Context, Module};
-use he_modules::ansible::{OptionError, OptionSet, Outcome};
+use he_modules::ansible::{OptionError, OptionSet, Outcome, Seconds};
 use he_modules::engine::disks;
-use he_modules::engine::options::seconds;
 use he_modules::engine::{
     readiness, storage_domains, wait, Connection, EngineError, EngineOptions,
 };
@@ -23,16 +22,12 @@ struct Options {
     storage_domain: Option<String>,
     #[serde(default = "default_he_conf")]
     he_conf: PathBuf,
-    #[serde(default = "default_wait_timeout", deserialize_with = "seconds")]
-    wait_timeout: u64,
+    #[serde(default = "Seconds::of::<1200>")]
+    wait_timeout: Seconds,
 }
 
 fn default_he_conf() -> PathBuf {
     PathBuf::from(DEFAULT_HE_CONF)
-}
-
-fn default_wait_timeout() -> u64 {
-    1200
 }
 
 impl OptionSet for Options {
@@ -63,7 +58,7 @@ impl Module for HeRegisterDisk {
         let hardware_uuid = vdsm::hardware_info()
             .context("cannot read this host's hardware UUID from vdsm")?
             .system_uuid;
-        let timeout = Duration::from_secs(options.wait_timeout);
+        let timeout = options.wait_timeout.duration();
         let wanted = options
             .disk_id
             .as_deref()

@@ -1,7 +1,7 @@
 //! The engine options every engine-facing module takes (SPEC 4, "Common engine options").
 
 use super::ca::Fingerprint;
-use crate::ansible::{take_named, OptionError, OptionSet, Secret};
+use crate::ansible::{take_named, OptionError, OptionSet, Seconds, Secret};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -40,8 +40,8 @@ pub struct EngineOptions {
     /// Pinned SHA-1 or SHA-256 fingerprint of the engine CA.
     pub ca_fingerprint: Option<String>,
     /// Timeout of one HTTP request, seconds.
-    #[serde(default = "default_timeout", deserialize_with = "seconds")]
-    pub timeout: u64,
+    #[serde(default = "Seconds::of::<DEFAULT_TIMEOUT_S>")]
+    pub timeout: Seconds,
     /// API dialect.
     #[serde(default)]
     pub api_version: ApiVersionChoice,
@@ -82,28 +82,8 @@ impl<'de> Deserialize<'de> for ApiVersionChoice {
     }
 }
 
-/// Seconds as a number or a numeric string: templated Ansible values may arrive as either.
-pub fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Number(number) => Ok(number),
-        Raw::Text(text) => text.trim().parse().map_err(|_| {
-            serde::de::Error::custom(format!("'{text}' is not a whole number of seconds"))
-        }),
-    }
-}
-
 fn default_username() -> String {
     DEFAULT_USERNAME.to_string()
-}
-
-fn default_timeout() -> u64 {
-    DEFAULT_TIMEOUT_S
 }
 
 impl OptionSet for EngineOptions {
@@ -151,7 +131,7 @@ impl EngineOptions {
             .map(Fingerprint::parse)
             .transpose()
             .map_err(|e| OptionError(format!("option 'ca_fingerprint': {e}")))?;
-        if self.timeout == 0 {
+        if self.timeout.duration() < Duration::from_secs(1) {
             return Err(OptionError(
                 "option 'timeout': must be at least 1 second".into(),
             ));
@@ -168,7 +148,7 @@ impl EngineOptions {
             password,
             ca_file: self.ca_file.clone(),
             ca_fingerprint,
-            timeout: Duration::from_secs(self.timeout),
+            timeout: self.timeout.duration(),
             api_version: self.api_version,
         })
     }
@@ -209,7 +189,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(options.username, "admin@internal");
-        assert_eq!(options.timeout, 60);
+        assert_eq!(options.timeout.duration(), Duration::from_secs(60));
         assert_eq!(options.api_version, ApiVersionChoice::Auto);
         let settings = options.settings().unwrap();
         assert_eq!(settings.base_url.as_str(), "https://engine.example.com/");
@@ -254,7 +234,8 @@ mod tests {
 
     #[test]
     fn timeouts_may_be_numeric_strings() {
-        assert_eq!(take(json!({"timeout": "30"})).unwrap().timeout, 30);
+        let timeout = take(json!({"timeout": "30"})).unwrap().timeout;
+        assert_eq!(timeout.duration(), Duration::from_secs(30));
         let error = take(json!({"timeout": "soon"})).unwrap_err();
         assert!(error.0.contains("option 'timeout'"), "{error}");
         let empty = take(json!({"engine_url": "https://e", "password": ""}))

@@ -5,7 +5,6 @@ pub mod boot;
 pub mod channel;
 pub mod health;
 pub mod markers;
-pub mod seconds;
 pub mod state;
 pub mod stop;
 pub mod vm_conf;

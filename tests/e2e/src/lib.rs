@@ -244,3 +244,19 @@ pub fn prefix_sha256_and_zero_tail(path: &Path, length: u64) -> (String, bool) {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The backup disks (`hosted-engine-backup-*`) the lab's engine database knows.
+pub fn backup_disks(inspect: &serde_json::Value) -> Vec<serde_json::Value> {
+    inspect["engine_disks"]
+        .as_array()
+        .expect("inspect lists engine_disks")
+        .iter()
+        .filter(|disk| {
+            disk["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("hosted-engine-backup-")
+        })
+        .cloned()
+        .collect()
+}

@@ -1,26 +1,11 @@
 //! The upgrade playbook when things go wrong: clear precondition messages, re-run after a
 //! failure or a kill -9, automatic rollback. The engine disk is never lost.
 
-use he_e2e::{assert_failure, assert_success, prefix_sha256_and_zero_tail, Lab};
+use he_e2e::{assert_failure, assert_success, backup_disks, prefix_sha256_and_zero_tail, Lab};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
-
-fn backup_disks(inspect: &Value) -> Vec<Value> {
-    inspect["engine_disks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| {
-            d["name"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("hosted-engine-backup-")
-        })
-        .cloned()
-        .collect()
-}
 
 /// The phase the lab's upgrade attempt recorded, if any.
 fn phase(lab: &Lab) -> Option<String> {

@@ -1,25 +1,10 @@
 //! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback, check mode.
 
-use he_e2e::{assert_success, prefix_sha256_and_zero_tail, Lab};
+use he_e2e::{assert_success, backup_disks, prefix_sha256_and_zero_tail, Lab};
 use serde_json::Value;
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
 const ROLLBACK: &str = "playbooks/hosted_engine_rollback.yml";
-
-fn backup_disks(inspect: &Value) -> Vec<Value> {
-    inspect["engine_disks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| {
-            d["name"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("hosted-engine-backup-")
-        })
-        .cloned()
-        .collect()
-}
 
 fn volume<'a>(inspect: &'a Value, image_id: &str) -> &'a Value {
     inspect["volumes"]
