@@ -6,8 +6,8 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
+use support::lab::TestLab;
 use support::{run_module, Run};
 
 const V3_PROFILE: &str = "el6-3.6:el7-4.0";
@@ -15,8 +15,7 @@ const V4_PROFILE: &str = "el7-4.3:el8-4.4";
 
 /// One lab, initialized and up for one test; taken down when dropped.
 struct Lab {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
+    lab: TestLab,
     status: Value,
     password: String,
     outputs: std::cell::RefCell<Vec<String>>,
@@ -24,74 +23,46 @@ struct Lab {
 
 impl Lab {
     fn start(profile: &str, seed: u64) -> Lab {
-        let bin = PathBuf::from(std::env::var("HE_LAB_BIN").expect(
-            "HE_LAB_BIN must name the he-lab binary (cargo build -p he-lab; HE_LAB_BIN=target/debug/he-lab)",
-        ));
-        let dir = tempfile::tempdir().unwrap();
-        let lab = dir.path().join("lab");
-        let lab_arg = lab.to_str().unwrap().to_string();
         let seed = seed.to_string();
-        he_lab(
-            &bin,
+        let lab = TestLab::init_with_env(
+            &["--seed", &seed, "--profile", profile],
             &[
-                "--dir",
-                &lab_arg,
-                "init",
-                "--seed",
-                &seed,
-                "--profile",
-                profile,
+                ("HE_LAB_API_SLOW_SECONDS", "3"),
+                ("HE_LAB_DC_DOWN_SECONDS", "6"),
+                ("HE_LAB_DISK_CREATE_SECONDS", "1"),
             ],
         );
-        he_lab(&bin, &["--dir", &lab_arg, "up"]);
-        let status: Value =
-            serde_json::from_str(&he_lab(&bin, &["--dir", &lab_arg, "status", "--json"])).unwrap();
+        lab.up();
+        let status = lab.json(&["status", "--json"]);
         let password_file = status["admin_password_file"].as_str().unwrap();
         let password = std::fs::read_to_string(password_file)
             .unwrap()
             .trim()
             .to_string();
         Lab {
-            bin,
-            dir,
+            lab,
             status,
             password,
             outputs: Default::default(),
         }
     }
 
-    fn lab_dir(&self) -> String {
-        self.dir.path().join("lab").to_str().unwrap().to_string()
-    }
-
     fn work(&self) -> &Path {
-        self.dir.path()
+        self.lab.work()
     }
 
     fn fault(&self, name: &str, on: bool) {
-        he_lab(
-            &self.bin,
-            &[
-                "--dir",
-                &self.lab_dir(),
-                "fault",
-                name,
-                if on { "on" } else { "off" },
-            ],
-        );
+        self.lab
+            .run(&["fault", name, if on { "on" } else { "off" }]);
     }
 
     fn inspect(&self) -> Value {
-        serde_json::from_str(&he_lab(
-            &self.bin,
-            &["--dir", &self.lab_dir(), "inspect", "--json"],
-        ))
-        .unwrap()
+        self.lab.json(&["inspect", "--json"])
     }
 
     /// Names of the disks in the engine database (fast: read from the lab's state file).
     fn engine_disk_names(&self) -> Vec<String> {
-        let path = self.dir.path().join("lab/state/engine-db.json");
+        let path = self.lab.dir().join("state/engine-db.json");
         let db: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut names: Vec<String> = db["disks"]
             .as_array()
@@ -136,7 +107,7 @@ impl Lab {
     /// database as it was before `disk_id` was created (the disk is only on the storage), the
     /// new engine's product and API versions, stamped with the restore time.
     fn restore_engine_db_without(&self, disk_id: &str, new_engine: (&str, u32, u32, &[u8])) {
-        let path = self.dir.path().join("lab/state/engine-db.json");
+        let path = self.lab.dir().join("state/engine-db.json");
         let mut db: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         db["disks"]
             .as_array_mut()
@@ -161,30 +132,6 @@ impl Lab {
         let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
         fake_host::assert_secret_absent(&self.work().join("module-logs"), &outputs, &self.password);
     }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.bin)
-            .args(["--dir", &self.lab_dir(), "down"])
-            .output();
-    }
-}
-
-fn he_lab(bin: &Path, args: &[&str]) -> String {
-    let output = Command::new(bin)
-        .args(args)
-        .env("HE_LAB_API_SLOW_SECONDS", "3")
-        .env("HE_LAB_DC_DOWN_SECONDS", "6")
-        .env("HE_LAB_DISK_CREATE_SECONDS", "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "he-lab {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The engine after the upgrade, per profile: (full version, major, minor, API versions).
@@ -438,7 +385,7 @@ fn faults(profile: &str, seed: u64) {
     wrong = lab.run("he_spm_facts", json!({"ca_fingerprint": "00".repeat(20)}));
     wrong.assert_failed_with("does not match ca_fingerprint");
 
-    he_lab(&lab.bin, &["--dir", &lab.lab_dir(), "down"]);
+    lab.lab.run(&["down"]);
     lab.run("he_spm_facts", json!({}))
         .assert_failed_with("connection refused");
     lab.assert_password_never_shown();

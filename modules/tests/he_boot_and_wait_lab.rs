@@ -7,54 +7,28 @@ mod support;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::lab::TestLab;
 use support::{run_module, Run};
 
 const PORT: &str = "/dev/virtio-ports/org.ovirt.hosted-engine-setup.0";
 
 struct Lab {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
+    lab: TestLab,
     status: Value,
 }
 
 impl Lab {
     /// A fresh lab, up, with its engine VM running the old engine.
     fn up() -> Self {
-        let bin = std::env::var_os("HE_LAB_BIN").map(PathBuf::from).expect(
-            "HE_LAB_BIN must name the he-lab binary for these tests \
-             (cargo build -p he-lab; export HE_LAB_BIN=$CARGO_TARGET_DIR/debug/he-lab)",
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let mut lab = Lab {
-            dir,
-            bin,
-            status: Value::Null,
-        };
-        // A seed per lab: labs started in parallel must not pick the same ports.
-        static LABS: AtomicU64 = AtomicU64::new(0);
-        let seed = u64::from(std::process::id()) * 100 + LABS.fetch_add(1, Ordering::SeqCst);
-        lab.he_lab(&["init", "--seed", &seed.to_string()]);
-        lab.he_lab(&["up"]);
-        lab.status = serde_json::from_str(&lab.he_lab(&["status", "--json"])).unwrap();
-        lab
+        let lab = TestLab::init(&[]);
+        lab.up();
+        let status = lab.json(&["status", "--json"]);
+        Lab { lab, status }
     }
 
     fn he_lab(&self, args: &[&str]) -> String {
-        let output = Command::new(&self.bin)
-            .arg("--dir")
-            .arg(self.dir.path().join("lab"))
-            .args(args)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "he-lab {args:?}: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
+        self.lab.run(args)
     }
 
     fn key(&self, name: &str) -> &str {
@@ -63,7 +37,7 @@ impl Lab {
 
     fn run(&self, args: Value) -> Run {
         let bin_dir = PathBuf::from(self.key("bin_dir"));
-        run_module("he_boot_and_wait", args, self.dir.path(), Some(&bin_dir))
+        run_module("he_boot_and_wait", args, self.lab.work(), Some(&bin_dir))
     }
 
     fn stop_vm(&self) {
@@ -96,7 +70,7 @@ impl Lab {
     /// A NoCloud ISO (genisoimage) whose runcmd restores the backup and runs engine-setup,
     /// reporting on the channel as the original tool's user-data did (original-tool §4).
     fn seed_iso(&self) -> PathBuf {
-        let seed = self.dir.path().join("seed");
+        let seed = self.lab.work().join("seed");
         std::fs::create_dir_all(&seed).unwrap();
         std::fs::write(
             seed.join("meta-data"),
@@ -114,7 +88,7 @@ runcmd:
 "
         );
         std::fs::write(seed.join("user-data"), user_data).unwrap();
-        let iso = self.dir.path().join("seed.iso");
+        let iso = self.lab.work().join("seed.iso");
         let status = Command::new("genisoimage")
             .args(["-quiet", "-volid", "cidata", "-joliet", "-rock", "-output"])
             .arg(&iso)
@@ -143,16 +117,6 @@ runcmd:
             "health_interval": 0.5,
             "poll_interval": 0.2,
         })
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.bin)
-            .arg("--dir")
-            .arg(self.dir.path().join("lab"))
-            .arg("down")
-            .output();
     }
 }
 

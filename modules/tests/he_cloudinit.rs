@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::lab::TestLab;
 use support::run_module;
 
 const PASSWORD: &str = "Engine-r00t-S3cret";
@@ -273,40 +274,6 @@ fn refuses_bad_inputs_before_writing() {
     assert!(!dest.exists());
 }
 
-/// The he-lab binary (HE_LAB_BIN), for tests against the simulated host.
-fn he_lab(dir: &Path, args: &[&str]) -> std::process::Output {
-    let binary = std::env::var_os("HE_LAB_BIN").expect(
-        "HE_LAB_BIN must name the he-lab binary (cargo build -p he-lab; HE_LAB_BIN=$CARGO_TARGET_DIR/debug/he-lab)",
-    );
-    let output = Command::new(binary)
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "he-lab {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Stops the lab's daemon and VM when the test ends, passed or not.
-struct LabDown(PathBuf);
-
-impl Drop for LabDown {
-    fn drop(&mut self) {
-        if let Some(binary) = std::env::var_os("HE_LAB_BIN") {
-            let _ = Command::new(binary)
-                .arg("--dir")
-                .arg(&self.0)
-                .arg("down")
-                .output();
-        }
-    }
-}
-
 /// Reads the setup channel until the SETUP marker, a FAIL marker, EOF or 90 s of silence.
 fn channel_lines(path: &Path) -> Vec<String> {
     use std::io::BufRead;
@@ -343,13 +310,9 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
         std::env::set_var("LIBGUESTFS_BACKEND", "direct");
         std::env::set_var("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
     }
-    let work = tempfile::tempdir().unwrap();
-    let lab = work.path().join("lab");
-    he_lab(&lab, &["init", "--seed", "11"]);
-    he_lab(&lab, &["up"]);
-    let _down = LabDown(lab.clone());
-    let status: Value =
-        serde_json::from_slice(&he_lab(&lab, &["status", "--json"]).stdout).unwrap();
+    let lab = TestLab::init(&[]);
+    lab.up();
+    let status = lab.json(&["status", "--json"]);
     let bin = PathBuf::from(status["bin_dir"].as_str().unwrap());
     let shutdown = Command::new(bin.join("hosted-engine"))
         .arg("--vm-shutdown")
@@ -357,25 +320,21 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
         .unwrap();
     assert!(shutdown.status.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while serde_json::from_slice::<Value>(&he_lab(&lab, &["status", "--json"]).stdout).unwrap()
-        ["vm_state"]
-        != "down"
-    {
+    while lab.json(&["status", "--json"])["vm_state"] != "down" {
         assert!(
             std::time::Instant::now() < deadline,
             "the lab VM did not go down"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let inspect: Value =
-        serde_json::from_slice(&he_lab(&lab, &["inspect", "--json"]).stdout).unwrap();
+    let inspect = lab.json(&["inspect", "--json"]);
     let disk = inspect["engine_disk"]["path"].as_str().unwrap();
 
     let backup = status["engine_backup"].as_str().unwrap();
     let inject = run_module(
         "he_inject_backup",
         json!({"backup": backup, "disk": disk}),
-        work.path(),
+        lab.work(),
         None,
     );
     inject.assert_ok();
@@ -385,13 +344,13 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
         json!(true),
         "the lab backup has a DWH dump: its restore needs --provision-dwh-db"
     );
-    let iso = work.path().join("seed.iso");
+    let iso = lab.work().join("seed.iso");
     let mut arguments = args(&iso);
     arguments["vm_id"] = status["vm_id"].clone();
     arguments["fqdn"] = status["fqdn"].clone();
     arguments["dwh"] = dwh;
     arguments.as_object_mut().unwrap().remove("answers");
-    run_module("he_cloudinit", arguments, work.path(), None).assert_ok();
+    run_module("he_cloudinit", arguments, lab.work(), None).assert_ok();
 
     let vm_conf = std::fs::read_to_string(status["vm_conf"].as_str().unwrap()).unwrap();
     let patched = vm_conf.replace(
@@ -399,7 +358,7 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
         &format!("path:{},device:cdrom", iso.display()),
     );
     assert_ne!(patched, vm_conf, "the lab vm.conf has an empty cdrom path");
-    let copy = work.path().join("vm.conf");
+    let copy = lab.work().join("vm.conf");
     std::fs::write(&copy, patched).unwrap();
     let start = Command::new(bin.join("hosted-engine"))
         .args(["--vm-start", &format!("--vm-conf={}", copy.display())])

@@ -8,10 +8,11 @@ use sha2::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::lab::TestLab;
 use support::{run_module, Run};
 
 struct Lab {
-    dir: tempfile::TempDir,
+    lab: TestLab,
     status: Value,
     /// `inspect --json` right after init (inspect hashes every volume: call it sparingly).
     initial: Value,
@@ -19,51 +20,16 @@ struct Lab {
 
 impl Lab {
     fn init() -> Lab {
-        let bin = std::env::var("HE_LAB_BIN").expect(
-            "HE_LAB_BIN must name the built he-lab binary (cargo build -p he-lab; HE_LAB_BIN=target/debug/he-lab)",
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let lab = Lab {
-            dir,
-            status: Value::Null,
-            initial: Value::Null,
-        };
-        let output = Command::new(&bin)
-            .arg("--dir")
-            .arg(lab.path())
-            .args(["init", "--seed", "7"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "he-lab init: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let lab = TestLab::init(&[]);
         Lab {
-            status: lab.he_lab(&["status", "--json"]),
-            initial: lab.he_lab(&["inspect", "--json"]),
-            ..lab
+            status: lab.json(&["status", "--json"]),
+            initial: lab.json(&["inspect", "--json"]),
+            lab,
         }
     }
 
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("lab")
-    }
-
     fn he_lab(&self, args: &[&str]) -> Value {
-        let bin = std::env::var("HE_LAB_BIN").unwrap();
-        let output = Command::new(bin)
-            .arg("--dir")
-            .arg(self.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "he-lab {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
+        self.lab.json(args)
     }
 
     fn field(&self, key: &str) -> String {
@@ -127,9 +93,9 @@ impl Lab {
 
     fn run(&self, mut args: Value) -> Run {
         args["he_conf"] = json!(self.field("he_conf"));
-        args["state_dir"] = json!(self.dir.path().join("state"));
+        args["state_dir"] = json!(self.lab.work().join("state"));
         let bin_dir = PathBuf::from(self.field("bin_dir"));
-        run_module("he_image_copy", args, self.dir.path(), Some(&bin_dir))
+        run_module("he_image_copy", args, self.lab.work(), Some(&bin_dir))
     }
 }
 
@@ -147,9 +113,9 @@ fn sha256_prefix(path: &Path, length: u64) -> String {
 fn check_mode_changes_no_volume_and_stages_nothing() {
     let lab = Lab::init();
     let before = lab.volume_hashes();
-    let stage = lab.dir.path().join("stage");
+    let stage = lab.lab.work().join("stage");
     std::fs::create_dir(&stage).unwrap();
-    let backup = lab.dir.path().join("backup.raw");
+    let backup = lab.lab.work().join("backup.raw");
     let check = json!(true);
     lab.run(json!({"src_volume": lab.engine_disk(), "dest": backup, "verify": true, "_ansible_check_mode": check}))
         .assert_ok();
@@ -163,7 +129,7 @@ fn check_mode_changes_no_volume_and_stages_nothing() {
     assert_eq!(lab.volume_hashes(), before);
     assert!(!backup.exists());
     assert_eq!(std::fs::read_dir(&stage).unwrap().count(), 0);
-    assert!(!lab.dir.path().join("state").exists());
+    assert!(!lab.lab.work().join("state").exists());
 }
 
 #[test]
@@ -172,7 +138,7 @@ fn upgrade_copies_need_a_verified_backup_and_rollback_restores_the_engine_disk()
     let engine = lab.engine_path();
     let original_size = std::fs::metadata(&engine).unwrap().len();
     let original = sha256_prefix(&engine, original_size);
-    let stage = lab.dir.path().join("stage");
+    let stage = lab.lab.work().join("stage");
     std::fs::create_dir(&stage).unwrap();
 
     let staged =
@@ -186,7 +152,7 @@ fn upgrade_copies_need_a_verified_backup_and_rollback_restores_the_engine_disk()
         .assert_failed_with("refusing to write the engine disk");
     assert_eq!(sha256_prefix(&engine, original_size), original);
 
-    let backup_path = lab.dir.path().join("backup.raw");
+    let backup_path = lab.lab.work().join("backup.raw");
     let backup = lab.run(json!({"src_volume": lab.engine_disk(), "dest": backup_path, "verify": true, "checksum": "sha256"}));
     backup.assert_ok();
     assert_eq!(

@@ -1,6 +1,8 @@
 //! Runs module binaries as Ansible does: an args file in, one JSON object out.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;
