@@ -191,3 +191,27 @@ fn a_kill_9_while_the_engine_disk_is_written_reruns_to_success() {
     );
     assert_eq!(backup_disks(&after).len(), 1, "{after}");
 }
+
+#[test]
+fn a_stuck_backup_disk_creation_reruns_to_success_without_a_second_disk() {
+    let lab = Lab::start("el7-4.3:el8-4.4");
+    lab.fault("disk_create_stuck", true);
+    let failed = lab.playbook(UPGRADE, &["-e", "he_disk_wait_timeout=5"]);
+    assert_failure(&failed, "to become ok did not happen within 5 s");
+    assert_eq!(phase(&lab).as_deref(), Some("backup_named"));
+    assert_eq!(lab.inspect()["vm_state"], "up", "nothing was stopped");
+
+    lab.fault("disk_create_stuck", false);
+    let rerun = lab.playbook(UPGRADE, &[]);
+    assert_success(&rerun);
+    let after = lab.inspect();
+    assert!(
+        after["engine_version"].as_str().unwrap().starts_with("4.4"),
+        "{after}"
+    );
+    assert_eq!(
+        backup_disks(&after).len(),
+        1,
+        "the re-run reused the stuck disk: {after}"
+    );
+}
