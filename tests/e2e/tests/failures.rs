@@ -19,6 +19,24 @@ fn phase(lab: &Lab) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Re-runs the upgrade: it must finish on engine `new_version` with the attempt's one backup disk.
+fn rerun_reaches(lab: &Lab, new_version: &str) {
+    assert_success(&lab.playbook(UPGRADE, &[]));
+    let after = lab.inspect();
+    assert!(
+        after["engine_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(new_version),
+        "{after}"
+    );
+    assert_eq!(
+        backup_disks(&after).len(),
+        1,
+        "the re-run reused the attempt's backup disk: {after}"
+    );
+}
+
 /// Waits until no process but the lab daemon works on the lab (async module jobs of a killed run).
 fn wait_for_orphans(lab: &Lab) {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -96,18 +114,7 @@ fn a_failed_setup_reruns_to_success_with_the_same_backup_disk() {
     assert_eq!(phase(&lab).as_deref(), Some("engine_disk_written"));
 
     lab.fault("setup_fail", false);
-    let rerun = lab.playbook(UPGRADE, &[]);
-    assert_success(&rerun);
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"].as_str().unwrap().starts_with("4.0"),
-        "{after}"
-    );
-    assert_eq!(
-        backup_disks(&after).len(),
-        1,
-        "the re-run reused the backup disk: {after}"
-    );
+    rerun_reaches(&lab, "4.0");
 }
 
 #[test]
@@ -182,14 +189,7 @@ fn a_kill_9_while_the_engine_disk_is_written_reruns_to_success() {
     child.wait().unwrap();
     wait_for_orphans(&lab);
 
-    let rerun = lab.playbook(UPGRADE, &[]);
-    assert_success(&rerun);
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"].as_str().unwrap().starts_with("4.0"),
-        "{after}"
-    );
-    assert_eq!(backup_disks(&after).len(), 1, "{after}");
+    rerun_reaches(&lab, "4.0");
 }
 
 #[test]
@@ -202,16 +202,5 @@ fn a_stuck_backup_disk_creation_reruns_to_success_without_a_second_disk() {
     assert_eq!(lab.inspect()["vm_state"], "up", "nothing was stopped");
 
     lab.fault("disk_create_stuck", false);
-    let rerun = lab.playbook(UPGRADE, &[]);
-    assert_success(&rerun);
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"].as_str().unwrap().starts_with("4.4"),
-        "{after}"
-    );
-    assert_eq!(
-        backup_disks(&after).len(),
-        1,
-        "the re-run reused the stuck disk: {after}"
-    );
+    rerun_reaches(&lab, "4.4");
 }
