@@ -8,7 +8,8 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 # Binaries must run on EL8 hosts: link against glibc 2.28 with zig.
 TARGET := x86_64-unknown-linux-gnu
 GLIBC := 2.28
-RELEASE_DIR := $(ROOT)/target/$(TARGET)/release
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
+RELEASE_DIR := $(TARGET_DIR)/$(TARGET)/release
 MODULES := $(patsubst modules/src/bin/%.rs,%,$(wildcard modules/src/bin/he_*.rs))
 COLLECTIONS := $(ROOT)/build/collections
 LAB_DIR ?= $(ROOT)/he-lab
@@ -28,7 +29,7 @@ collection: modules
 	ansible-galaxy collection install --force -p $(COLLECTIONS) build/dist/ovirt_he-upgrade-*.tar.gz >/dev/null
 	@echo "collection installed in $(COLLECTIONS)"
 
-DEBUG_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)/debug
+DEBUG_DIR := $(TARGET_DIR)/debug
 
 test: collection
 	cargo build --quiet --locked --workspace --bins
