@@ -39,6 +39,7 @@ test: collection
 
 bench: collection
 	cargo build --quiet --locked --release -p he-modules --bins
+	HE_COLLECTIONS_PATH=$(COLLECTIONS) bash tests/bench/startup.sh
 	bash tests/bench/image_copy.sh
 	bash tests/bench/backup_validation.sh
 
