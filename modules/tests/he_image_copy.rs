@@ -6,7 +6,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use support::{run_module, write_script, Run};
 
@@ -73,6 +73,46 @@ fn copies_path_to_path_over_garbage_byte_exactly_and_verifies() {
     assert_eq!(run.result["changed"], json!(true));
     let log = std::fs::read_to_string(run.result["log_file"].as_str().unwrap()).unwrap();
     assert!(log.contains("(100.0%)") && log.contains("/s, ETA"), "{log}");
+}
+
+#[test]
+fn the_progress_file_ends_finished_with_the_message_or_the_error() {
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("source.raw");
+    sparse_image(&source, 4 * MIB);
+    let progress = work.path().join("copy.progress.json");
+    let read_progress =
+        || -> Value { serde_json::from_str(&std::fs::read_to_string(&progress).unwrap()).unwrap() };
+
+    let run = copy_module(
+        json!({"src": source, "dest": work.path().join("dest.raw"), "progress_file": progress}),
+        work.path(),
+    );
+    run.assert_ok();
+    let record = read_progress();
+    assert_eq!(record["module"], json!("he_image_copy"));
+    assert_eq!(record["finished"], json!(true));
+    assert_eq!(record["failed"], json!(false));
+    assert_eq!(record["text"], run.result["msg"]);
+    assert_eq!(
+        std::fs::metadata(&progress).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let run = copy_module(
+        json!({"src": work.path().join("missing.raw"), "dest": work.path().join("dest.raw"),
+               "progress_file": progress}),
+        work.path(),
+    );
+    run.assert_failed_with("missing.raw");
+    let record = read_progress();
+    assert_eq!(record["finished"], json!(true));
+    assert_eq!(record["failed"], json!(true));
+    let text = record["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("he_image_copy failed: ") && text.contains("missing.raw"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -19,4 +19,14 @@ options:
         every step logs into the same file.
       - Default is C(<module name>-<UTC timestamp>-<pid>).
     type: str
+  progress_file:
+    description:
+      - A file (mode 0600) the module rewrites while it works with one JSON object
+        C({"module", "text", "finished", "failed", "updated", "pid"}). C(text) says what it is
+        doing (for a copy: bytes done, percent, rate and ETA, every second); the last record
+        has C(finished=true) and the module's message.
+      - For long steps started with C(async) and C(poll=0), so a playbook can show the
+        operator the progress while it waits (the shipped playbooks do, every 10 s).
+      - Written in check mode too, like the run log. Secrets are masked.
+    type: path
 """

@@ -7,6 +7,7 @@
 mod args;
 mod log;
 mod options;
+pub mod progress;
 mod redact;
 mod result;
 mod runner;

@@ -3,6 +3,7 @@
 use super::args::{InternalArgs, ModuleArgs};
 use super::log;
 use super::options::{take_named, OptionSet};
+use super::progress;
 use super::redact::{Redactor, MASK};
 use super::result::{Failure, Outcome};
 use serde::Deserialize;
@@ -36,6 +37,8 @@ pub struct Context {
     pub run_id: String,
     /// The run log file, when it could be opened.
     pub log_file: Option<PathBuf>,
+    /// Whether this run reports into a progress file.
+    progress_file: bool,
     warnings: Vec<String>,
 }
 
@@ -53,6 +56,7 @@ impl Context {
 struct CommonOptions {
     log_dir: Option<PathBuf>,
     run_id: Option<String>,
+    progress_file: Option<PathBuf>,
 }
 
 static REDACTOR: OnceLock<Redactor> = OnceLock::new();
@@ -84,16 +88,20 @@ pub fn execute<M: Module>(args: ModuleArgs) -> (Value, bool) {
     let _ = REDACTOR.set(redactor.clone());
     let invocation = json!({ "module_args": masked_invocation(&options, M::SECRET_OPTIONS) });
 
-    let common: CommonOptions = match take_named(&mut options, &["log_dir", "run_id"]) {
-        Ok(common) => common,
-        Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
-    };
+    let common: CommonOptions =
+        match take_named(&mut options, &["log_dir", "run_id", "progress_file"]) {
+            Ok(common) => common,
+            Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
+        };
     let (mut context, dispatch) = start_context::<M>(&internal, common, &redactor);
     tracing::dispatcher::with_default(&dispatch, || {
         let outcome = M::Options::take(&mut options)
             .map_err(anyhow::Error::from)
             .and_then(|typed| M::run(&mut context, typed));
         let (mut result, failed) = report::<M>(outcome, internal.diff);
+        if context.progress_file {
+            progress::finish(&finished_text::<M>(&result, failed), failed);
+        }
         add_context_keys(&mut result, &context);
         finish(result, invocation, &redactor, failed)
     })
@@ -149,15 +157,38 @@ fn start_context<M: Module>(
             M::NAME
         )
     });
+    let progress_file = match common.progress_file {
+        Some(path) => match progress::start(path.clone(), M::NAME, redactor.clone()) {
+            Ok(()) => true,
+            Err(error) => {
+                warnings.push(format!(
+                    "cannot write the progress file {}: {error}",
+                    path.display()
+                ));
+                false
+            }
+        },
+        None => false,
+    };
     let context = Context {
         check_mode: internal.check_mode,
         diff: internal.diff,
         no_log: internal.no_log,
         run_id,
         log_file,
+        progress_file,
         warnings,
     };
     (context, dispatch)
+}
+
+/// The last progress record: the module's message, or that it finished.
+fn finished_text<M: Module>(result: &Value, failed: bool) -> String {
+    match result["msg"].as_str() {
+        Some(msg) if failed => format!("{} failed: {msg}", M::NAME),
+        Some(msg) => msg.to_string(),
+        None => format!("{} finished", M::NAME),
+    }
 }
 
 fn default_run_id<M: Module>() -> String {

@@ -148,7 +148,7 @@ pub fn build(
         return Err(SeedError::Tool {
             tool: tool.program(),
             detail: format!(
-                "exit status {}: {}",
+                "{}: {}",
                 result.status,
                 String::from_utf8_lossy(&result.stderr).trim()
             ),

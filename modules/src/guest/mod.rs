@@ -4,6 +4,7 @@
 //!
 //! The LIBGUESTFS_* environment (backend, settings) is inherited as it is.
 
+use crate::ansible::progress;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,11 @@ pub fn upload(upload: &Upload) -> Result<Uploaded, GuestError> {
             .env_remove("XDG_RUNTIME_DIR");
     }
     tracing::info!("guestfish --rw {format} -a {disk} -i, script:\n{script}");
+    progress::report(&format!(
+        "guestfish: uploading {} to {} in the engine disk and reading it back",
+        upload.source.display(),
+        upload.dest
+    ));
     let mut child = command.spawn().map_err(GuestError::NotRunnable)?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin

@@ -48,7 +48,7 @@ pub fn vm_poweroff() -> Result<(), HostedEngineError> {
 pub fn set_maintenance(mode: &str) -> Result<(), HostedEngineError> {
     command::run(
         PROGRAM,
-        [format!("--set-maintenance"), format!("--mode={mode}")],
+        ["--set-maintenance".to_string(), format!("--mode={mode}")],
     )?;
     Ok(())
 }

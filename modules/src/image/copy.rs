@@ -1,14 +1,15 @@
 //! The copy engine: one sequential pass that reads the source in big blocks, skips holes,
 //! writes data, turns zero ranges into zeroes on the destination (never leaving old bytes
-//! behind), hashes on a second thread and logs progress at least every 5 s.
+//! behind), hashes on a second thread and reports progress (progress file every second, run log every 5 s).
 
 use super::digest::{is_zero, Algorithm, Block, ContentHasher, HashWorker, BLOCK_SIZE_BYTES};
+use super::progress::Progress;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Zero detection granularity inside a block.
 const SEGMENT_BYTES: usize = 64 << 10;
@@ -20,8 +21,6 @@ const BUFFERS: usize = 8;
 /// Written data is pushed to storage as the copy goes (sync_file_range), keeping at most
 /// this much unwritten behind the copy, so the final flush waits for little.
 const WRITEBACK_WINDOW_BYTES: u64 = 64 << 20;
-/// Longest silence in the run log while copying.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// A failed copy or hash pass, naming the file and offset.
 #[derive(Debug, thiserror::Error)]
@@ -536,76 +535,6 @@ fn run_end(data: &[u8], position: usize, zero: bool) -> usize {
     end
 }
 
-/// Progress lines in the run log: bytes, percent, rate, ETA, at least every 5 s.
-struct Progress<'a> {
-    label: &'a str,
-    total_bytes: u64,
-    started: Instant,
-    last_logged: Instant,
-}
-
-impl<'a> Progress<'a> {
-    fn new(label: &'a str, total_bytes: u64) -> Self {
-        let now = Instant::now();
-        tracing::info!("{label}: starting, {}", human_bytes(total_bytes));
-        Self {
-            label,
-            total_bytes,
-            started: now,
-            last_logged: now,
-        }
-    }
-
-    fn advance(&mut self, done_bytes: u64) {
-        if self.last_logged.elapsed() >= PROGRESS_EVERY {
-            self.last_logged = Instant::now();
-            tracing::info!("{}", self.line(done_bytes));
-        }
-    }
-
-    fn line(&self, done_bytes: u64) -> String {
-        let seconds = self.started.elapsed().as_secs_f64().max(1e-6);
-        let rate = done_bytes as f64 / seconds;
-        let percent = if self.total_bytes == 0 {
-            100.0
-        } else {
-            done_bytes as f64 * 100.0 / self.total_bytes as f64
-        };
-        let eta_s = if rate > 0.0 {
-            (self.total_bytes - done_bytes) as f64 / rate
-        } else {
-            0.0
-        };
-        format!(
-            "{}: {} of {} ({percent:.1}%), {}/s, ETA {eta_s:.0} s",
-            self.label,
-            human_bytes(done_bytes),
-            human_bytes(self.total_bytes),
-            human_bytes(rate as u64)
-        )
-    }
-
-    fn done(&self) {
-        tracing::info!("{} (done)", self.line(self.total_bytes));
-    }
-}
-
-/// `1.5 GiB`-style sizes for log lines and messages.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -726,11 +655,5 @@ mod tests {
             error.contains("cannot read") && error.contains("offset 0"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 << 29), "1.5 GiB");
     }
 }

@@ -6,6 +6,7 @@ use super::copy::{self, Destination};
 use super::digest::Algorithm;
 use super::endpoint::{is_same, Host, Source, Target};
 use super::ova::{self, OvaReport};
+use super::progress;
 use super::qcow2::{self, Format};
 use super::safety::{self, BackupRecord, Endpoint, FileIdentity, FinishedWrite};
 use super::target::{self, SizePlan};
@@ -99,7 +100,7 @@ pub struct Report {
 impl Report {
     /// One line for the operator: what was (or would be) copied or staged.
     pub fn summary(&self, check_mode: bool) -> String {
-        let size = copy::human_bytes(self.bytes_total);
+        let size = progress::human_bytes(self.bytes_total);
         let source = self
             .source_path
             .as_ref()

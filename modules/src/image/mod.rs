@@ -7,6 +7,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod job;
 pub mod ova;
+pub mod progress;
 pub mod qcow2;
 pub mod safety;
 pub mod target;

@@ -2,6 +2,7 @@
 //! whole file, parses the OVF (`master/vms/*/*.ovf`) and extracts the disk member
 //! (`images/<fileRef>`) into the stage directory in the same pass (host-formats §6).
 
+use super::progress::Progress;
 use super::qcow2;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
@@ -88,16 +89,20 @@ pub struct OvaReport {
     pub warnings: Vec<String>,
 }
 
-/// A file reader that hashes every byte it hands out.
+/// A file reader that hashes every byte it hands out and reports how far it got.
 struct Sha1Reader {
     file: File,
     hasher: Sha1,
+    read_bytes: u64,
+    progress: Progress,
 }
 
 impl Read for Sha1Reader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.file.read(buf)?;
         self.hasher.update(&buf[..read]);
+        self.read_bytes += read as u64;
+        self.progress.advance(self.read_bytes);
         Ok(read)
     }
 }
@@ -143,11 +148,14 @@ fn read_into(
         reason: error.to_string(),
     };
     let file = File::open(path).map_err(io_error)?;
+    let total_bytes = file.metadata().map_err(io_error)?.len();
     let mut buffered = BufReader::with_capacity(
         1 << 20,
         Sha1Reader {
             file,
             hasher: Sha1::new(),
+            read_bytes: 0,
+            progress: Progress::new(format!("read {}", path.display()), total_bytes),
         },
     );
     let gzip = buffered
@@ -188,7 +196,9 @@ fn read_into(
     drop(archive);
     // Hash the rest (tar padding) so the SHA-1 covers the whole file.
     io::copy(&mut buffered, &mut io::sink()).map_err(io_error)?;
-    let sha1 = hex::encode(buffered.into_inner().hasher.finalize());
+    let reader = buffered.into_inner();
+    reader.progress.done();
+    let sha1 = hex::encode(reader.hasher.finalize());
     if let Some(expected) = expected_sha1 {
         if !expected.trim().eq_ignore_ascii_case(&sha1) {
             return Err(OvaError::Sha1Mismatch {

@@ -1,5 +1,6 @@
 //! qcow2 images: recognising them, their virtual size, converting them to raw with `qemu-img`.
 
+use crate::ansible::progress;
 use crate::host::command::{self, CommandError};
 use serde::Deserialize;
 use std::io::Read;
@@ -121,6 +122,11 @@ pub fn convert_to_raw(source: &Path, destination: &Path, existing: bool) -> Resu
         source.as_os_str(),
         destination.as_os_str(),
     ]);
+    progress::report(&format!(
+        "qemu-img convert {} -> {} (raw)",
+        source.display(),
+        destination.display()
+    ));
     command::run("qemu-img", args)?;
     Ok(())
 }

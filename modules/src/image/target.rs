@@ -1,6 +1,6 @@
 //! The destination's size: how big it is, whether the image fits, how far to extend it.
 
-use super::copy::human_bytes;
+use super::progress::human_bytes;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! The engine's health page: up when it answers with `DB Up` (SPEC 9.6, original-tool §4).
 
+use crate::ansible::progress;
 use std::time::{Duration, Instant};
 
 /// What the page says when the engine is up (full reply: `DB Up!Welcome to Health Status!`).
@@ -115,6 +116,10 @@ impl HealthPoller {
                 }
                 Err(last) => {
                     tracing::info!("engine health {}: {last}", self.url);
+                    progress::report(&format!(
+                        "waiting for the engine health page {} (attempt {attempts}): {last}",
+                        self.url
+                    ));
                     if Instant::now() >= deadline {
                         return Err(HealthError::NeverHealthy {
                             url: self.url.clone(),

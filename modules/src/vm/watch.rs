@@ -5,6 +5,7 @@ use super::channel::{Channel, ChannelError, ChannelEvent};
 use super::health::{HealthError, HealthPoller, Healthy};
 use super::markers::{Marker, MarkerError, MarkerWaiter};
 use super::state::VmState;
+use crate::ansible::progress;
 use crate::host::hosted_engine::HostedEngineError;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -29,6 +30,10 @@ pub struct BootLog {
 impl BootLog {
     fn push(&mut self, line: String) {
         tracing::info!("|- {line}");
+        progress::report(&format!(
+            "the engine VM says (markers so far: {}): {line}",
+            self.markers.len()
+        ));
         if self.lines.len() == KEPT_LINES {
             self.lines.pop_front();
         }

@@ -92,6 +92,11 @@ impl Lab {
     /// `he-lab init --profile PROFILE` then `he-lab up`. Each lab gets its own seed (so its
     /// own ids and ports): labs of tests running in parallel never meet.
     pub fn start(profile: &str) -> Self {
+        Self::start_with_env(profile, &[])
+    }
+
+    /// [`Lab::start`] with extra environment for the lab daemon (its `HE_LAB_*` timings).
+    pub fn start_with_env(profile: &str, env: &[(&str, &str)]) -> Self {
         static LABS_IN_THIS_PROCESS: std::sync::atomic::AtomicU64 =
             std::sync::atomic::AtomicU64::new(0);
         let nth = LABS_IN_THIS_PROCESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -101,16 +106,21 @@ impl Lab {
             binary: he_lab_binary(),
         };
         lab.run(&["init", "--profile", profile, "--seed", &seed]);
-        lab.run(&["up"]);
+        lab.run_with_env(&["up"], env);
         lab
     }
 
     /// Runs `he-lab --dir DIR ARGS` and returns stdout; panics with its output on failure.
     pub fn run(&self, args: &[&str]) -> String {
+        self.run_with_env(args, &[])
+    }
+
+    fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let output = Command::new(&self.binary)
             .arg("--dir")
             .arg(self.dir.path())
             .args(args)
+            .envs(env.iter().copied())
             .output()
             .expect("he-lab runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

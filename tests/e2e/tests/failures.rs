@@ -7,21 +7,39 @@ use std::time::{Duration, Instant};
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
 
-/// The phase the lab's upgrade attempt recorded, if any.
-fn phase(lab: &Lab) -> Option<String> {
-    let state = lab
+/// The lab's upgrade attempt state file (Null when there is none).
+fn attempt_state(lab: &Lab) -> Value {
+    let path = lab
         .dir
         .path()
         .join("var/lib/ovirt-hosted-engine-upgrade/upgrade-state.json");
-    let text = std::fs::read_to_string(state).ok()?;
-    serde_json::from_str::<Value>(&text).ok()?["phase"]
-        .as_str()
-        .map(str::to_string)
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// The attempt's backup volume as `he-lab inspect` lists it (with its SHA-256 and capacity).
+fn backup_volume(lab: &Lab) -> Value {
+    let state = attempt_state(lab);
+    let image = &state["backup_disk"]["image_id"];
+    lab.inspect()["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| &volume["image_id"] == image)
+        .cloned()
+        .unwrap_or_else(|| panic!("no backup volume in the lab for {state}"))
+}
+
+/// The phase the lab's upgrade attempt recorded, if any.
+fn phase(lab: &Lab) -> Option<String> {
+    attempt_state(lab)["phase"].as_str().map(str::to_string)
 }
 
 /// Re-runs the upgrade: it must finish on engine `new_version` with the attempt's one backup disk.
-fn rerun_reaches(lab: &Lab, new_version: &str) {
-    assert_success(&lab.playbook(UPGRADE, &[]));
+fn rerun_reaches(lab: &Lab, new_version: &str, args: &[&str]) {
+    assert_success(&lab.playbook(UPGRADE, args));
     let after = lab.inspect();
     assert!(
         after["engine_version"]
@@ -114,7 +132,7 @@ fn a_failed_setup_reruns_to_success_with_the_same_backup_disk() {
     assert_eq!(phase(&lab).as_deref(), Some("engine_disk_written"));
 
     lab.fault("setup_fail", false);
-    rerun_reaches(&lab, "4.0");
+    rerun_reaches(&lab, "4.0", &[]);
 }
 
 #[test]
@@ -133,22 +151,8 @@ fn auto_rollback_puts_the_old_engine_back() {
     );
     lab.fault("restore_fail", false);
 
-    let inspect = lab.inspect();
-    let state = std::fs::read_to_string(
-        lab.dir
-            .path()
-            .join("var/lib/ovirt-hosted-engine-upgrade/upgrade-state.json"),
-    )
-    .unwrap();
-    let state: Value = serde_json::from_str(&state).unwrap();
-    let backup_image = state["backup_disk"]["image_id"].as_str().unwrap();
-    let backup = inspect["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["image_id"] == backup_image)
-        .unwrap();
-    let disk = std::path::PathBuf::from(inspect["engine_disk"]["path"].as_str().unwrap());
+    let backup = backup_volume(&lab);
+    let disk = std::path::PathBuf::from(lab.inspect()["engine_disk"]["path"].as_str().unwrap());
     let (restored, zero_tail) =
         prefix_sha256_and_zero_tail(&disk, backup["capacity"].as_u64().unwrap());
     assert_eq!(
@@ -165,31 +169,198 @@ fn auto_rollback_puts_the_old_engine_back() {
         .starts_with("4.3"));
 }
 
-#[test]
-fn a_kill_9_while_the_engine_disk_is_written_reruns_to_success() {
-    let lab = Lab::start("el6-3.6:el7-4.0");
-    let mut command = lab.playbook_command(UPGRADE, &[]);
+/// The chained re-run tests checksum with SHA-256, so the lab's volume hashes can be compared.
+const SHA256: [&str; 2] = ["-e", "he_checksum=sha256"];
+
+/// A fake host tool that fails the way a broken one does.
+fn break_tool(lab: &Lab, name: &str, message: &str) -> std::path::PathBuf {
+    let path = lab.dir.path().join("bin").join(name);
+    std::fs::write(&path, format!("#!/bin/sh\necho '{message}' >&2\nexit 1\n")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The progress record of the step whose progress file ends in `step` (any run of this lab).
+fn progress(lab: &Lab, step: &str) -> Option<Value> {
+    let suffix = format!(".{step}.progress.json");
+    std::fs::read_dir(lab.dir.path().join("log"))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(&suffix))
+        .find_map(|entry| serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok())
+}
+
+/// The percent a copy progress line shows (`copy A -> B: 1 MiB of 2 MiB (50.0%), ...`).
+fn copy_percent(record: &Value) -> Option<f64> {
+    let text = record["text"].as_str()?;
+    if !text.starts_with("copy ") {
+        return None;
+    }
+    let end = text.find("%)")?;
+    let start = text[..end].rfind('(')? + 1;
+    text[start..end].parse().ok()
+}
+
+fn signal(pid: u64, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status();
+}
+
+/// Starts the upgrade and kills it with SIGKILL (ansible-playbook and the he_image_copy job)
+/// in the middle of the copy whose progress file ends in `step`. The lab copies its small disks
+/// in a blink, so the copy is held with SIGSTOP and let run in short bursts until its progress
+/// file shows it part-way: a slow storage domain, as seen from the outside.
+fn kill_in_the_middle_of_the_copy(lab: &Lab, step: &str, args: &[&str]) {
+    let mut command = lab.playbook_command(UPGRADE, args);
     command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while phase(&lab).as_deref() != Some("engine_disk_written") {
-        assert!(
-            Instant::now() < deadline,
-            "the run never reached the engine disk write"
-        );
+    let pid = loop {
+        assert!(Instant::now() < deadline, "the {step} never started");
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
+            "the run ended before the {step}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        if let Some(pid) = progress(lab, step).and_then(|record| record["pid"].as_u64()) {
+            signal(pid, "STOP");
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut record = progress(lab, step).unwrap();
+    assert!(
+        copy_percent(&record).is_none_or(|percent| percent < 100.0) && record["finished"] == false,
+        "the {step} ended before it could be held: {record}"
+    );
+    while !copy_percent(&record).is_some_and(|percent| percent > 0.0 && percent < 100.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the {step} never got part-way: {record}"
+        );
+        // The copy reports at most once a second: stay stopped past that, then let it run a little.
+        std::thread::sleep(Duration::from_millis(1100));
+        signal(pid, "CONT");
+        std::thread::sleep(Duration::from_millis(3));
+        signal(pid, "STOP");
+        std::thread::sleep(Duration::from_millis(20));
+        record = progress(lab, step).unwrap();
+        assert!(record["finished"] == false, "the {step} ended: {record}");
     }
+    signal(pid, "KILL");
     child.kill().unwrap();
     child.wait().unwrap();
-    wait_for_orphans(&lab);
+    wait_for_orphans(lab);
+}
 
-    rerun_reaches(&lab, "4.0");
+#[test]
+fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_register_reruns_finish()
+{
+    // The data center stays down for a minute after the restore: longer than the boot takes.
+    let lab = Lab::start_with_env("el6-3.6:el7-4.0", &[("HE_LAB_DC_DOWN_SECONDS", "60")]);
+
+    kill_in_the_middle_of_the_copy(&lab, "backup-copy", &SHA256);
+    assert_eq!(phase(&lab).as_deref(), Some("engine_stopped"));
+
+    let guestfish = break_tool(
+        &lab,
+        "guestfish",
+        "libguestfs: error: could not create appliance through libvirt",
+    );
+    let failed = lab.playbook(UPGRADE, &SHA256);
+    assert_failure(
+        &failed,
+        "The upgrade failed at \"Put the engine backup into the new engine disk\"",
+    );
+    assert_failure(&failed, "could not create appliance");
+    assert_failure(
+        &failed,
+        "hosted_engine_rollback.yml -e he_backup_name=hosted-engine-backup-",
+    );
+    assert_eq!(phase(&lab).as_deref(), Some("engine_disk_written"));
+    std::fs::remove_file(guestfish).unwrap();
+
+    let xorriso = break_tool(
+        &lab,
+        "xorriso",
+        "xorriso : FAILURE : Cannot write to the output file",
+    );
+    let failed = lab.playbook(UPGRADE, &SHA256);
+    assert_failure(&failed, "The upgrade failed at \"Write the cloud-init ISO");
+    assert_failure(&failed, "Cannot write to the output file");
+    std::fs::remove_file(xorriso).unwrap();
+
+    lab.fault("vm_crash_on_boot", true);
+    let failed = lab.playbook(UPGRADE, &SHA256);
+    assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
+    assert_failure(&failed, "Down");
+    lab.fault("vm_crash_on_boot", false);
+
+    lab.fault("dc_down_after_restore", true);
+    let failed = lab.playbook(
+        UPGRADE,
+        &[&SHA256[..], &["-e", "he_disk_wait_timeout=3"]].concat(),
+    );
+    assert_failure(
+        &failed,
+        "The upgrade failed at \"Register the backup disk in the new engine\"",
+    );
+    assert_failure(
+        &failed,
+        "the data center and this host to be up did not happen within 3 s",
+    );
+    assert_eq!(phase(&lab).as_deref(), Some("engine_booted"));
+    lab.fault("dc_down_after_restore", false);
+
+    rerun_reaches(&lab, "4.0", &SHA256);
+    let backup = backup_volume(&lab);
+    assert_eq!(
+        backup["sha256"],
+        attempt_state(&lab)["backup_checksum"],
+        "the backup volume holds what the upgrade copied and verified"
+    );
+}
+
+#[test]
+fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flaky_slow_api() {
+    // Every API call answers a second late under api_slow (3 s by default).
+    let lab = Lab::start_with_env("el7-4.3:el8-4.4", &[("HE_LAB_API_SLOW_SECONDS", "1")]);
+
+    kill_in_the_middle_of_the_copy(&lab, "appliance-copy", &SHA256);
+    assert_eq!(phase(&lab).as_deref(), Some("engine_disk_written"));
+
+    lab.fault("setup_stall", true);
+    let failed = lab.playbook(
+        UPGRADE,
+        &[&SHA256[..], &["-e", "he_stall_timeout=12"]].concat(),
+    );
+    assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
+    assert_failure(&failed, "12 s");
+    // The boot took longer than 10 s: the operator saw what the engine VM was doing.
+    assert_failure(&failed, "Progress of: Boot the new engine VM");
+    assert_failure(&failed, "the engine VM says");
+    lab.fault("setup_stall", false);
+
+    lab.fault("never_healthy", true);
+    let failed = lab.playbook(
+        UPGRADE,
+        &[&SHA256[..], &["-e", "he_health_timeout=5"]].concat(),
+    );
+    assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
+    assert_failure(&failed, "health");
+    lab.fault("never_healthy", false);
+
+    lab.fault("api_flaky", true);
+    lab.fault("api_slow", true);
+    rerun_reaches(&lab, "4.4", &SHA256);
+    let backup = backup_volume(&lab);
+    assert_eq!(
+        backup["sha256"],
+        attempt_state(&lab)["backup_checksum"],
+        "the backup volume holds what the upgrade copied and verified"
+    );
 }
 
 #[test]
@@ -202,5 +373,5 @@ fn a_stuck_backup_disk_creation_reruns_to_success_without_a_second_disk() {
     assert_eq!(lab.inspect()["vm_state"], "up", "nothing was stopped");
 
     lab.fault("disk_create_stuck", false);
-    rerun_reaches(&lab, "4.4");
+    rerun_reaches(&lab, "4.4", &[]);
 }

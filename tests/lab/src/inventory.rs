@@ -34,6 +34,9 @@ pub fn variables(config: &LabConfig) -> Vec<(&'static str, String)> {
         ("he_channel", path(&config.channel_path())),
         ("he_vm_id", config.vm_id.clone()),
         ("he_fqdn", config.fqdn.clone()),
+        // The simulated VM and engine answer in milliseconds: look often.
+        ("he_poll_interval", "1".to_string()),
+        ("he_health_interval", "1".to_string()),
     ]
 }
 

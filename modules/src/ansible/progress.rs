@@ -1,0 +1,136 @@
+//! The progress file: one small JSON object, rewritten while a long step runs, that a
+//! playbook polling an async job shows to the operator (`{"text", "finished", "failed"}`).
+
+use super::redact::Redactor;
+use serde_json::json;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The progress file of this run, when the task asked for one.
+static CURRENT: Mutex<Option<ProgressFile>> = Mutex::new(None);
+
+/// One run's progress file and the secrets its text must never show.
+struct ProgressFile {
+    path: PathBuf,
+    module: &'static str,
+    redactor: Redactor,
+}
+
+impl ProgressFile {
+    fn write(&self, text: &str, finished: bool, failed: bool) -> io::Result<()> {
+        let record = json!({
+            "module": self.module,
+            "text": self.redactor.text(text),
+            "finished": finished,
+            "failed": failed,
+            "updated": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "pid": std::process::id(),
+        });
+        // Written aside and renamed: a reader never sees half a record.
+        let partial = partial_path(&self.path);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)?;
+        file.write_all(format!("{record}\n").as_bytes())?;
+        std::fs::rename(&partial, &self.path)
+    }
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    path.with_file_name(name)
+}
+
+/// Starts reporting into `path` ("MODULE started"); every later [`report`] rewrites it.
+pub(crate) fn start(path: PathBuf, module: &'static str, redactor: Redactor) -> io::Result<()> {
+    let file = ProgressFile {
+        path,
+        module,
+        redactor,
+    };
+    file.write(&format!("{module} started"), false, false)?;
+    *lock() = Some(file);
+    Ok(())
+}
+
+/// Shows `text` as the step's progress (a no-op when the task asked for no progress file).
+/// A progress file that cannot be written is only logged: progress never fails a step.
+pub fn report(text: &str) {
+    if let Some(file) = lock().as_ref() {
+        if let Err(error) = file.write(text, false, false) {
+            tracing::warn!(
+                "cannot write the progress file {}: {error}",
+                file.path.display()
+            );
+        }
+    }
+}
+
+/// Marks the run finished (with its message) and stops reporting.
+pub(crate) fn finish(text: &str, failed: bool) {
+    if let Some(file) = lock().take() {
+        if let Err(error) = file.write(text, true, failed) {
+            tracing::warn!(
+                "cannot write the progress file {}: {error}",
+                file.path.display()
+            );
+        }
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<ProgressFile>> {
+    CURRENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn read(path: &Path) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn reports_replace_the_record_mask_secrets_and_finish_stops_reporting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step.progress.json");
+        start(
+            path.clone(),
+            "he_test",
+            Redactor::new(["s3cret".to_string()]),
+        )
+        .unwrap();
+        let record = read(&path);
+        assert_eq!(record["text"], "he_test started");
+        assert_eq!(record["finished"], false);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+
+        report("copied 1 of 2 GiB with password s3cret");
+        let record = read(&path);
+        assert_eq!(
+            record["text"],
+            "copied 1 of 2 GiB with password VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+        );
+
+        finish("he_test failed: disk full", true);
+        report("too late");
+        let record = read(&path);
+        assert_eq!(record["finished"], true);
+        assert_eq!(record["failed"], true);
+        assert_eq!(record["text"], "he_test failed: disk full");
+        assert!(!partial_path(&path).exists());
+    }
+}
