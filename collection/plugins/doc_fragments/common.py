@@ -21,10 +21,10 @@ options:
     type: str
   progress_file:
     description:
-      - A file (mode 0600) the module rewrites while it works with one JSON object
-        C({"module", "text", "finished", "failed", "updated", "pid"}). C(text) says what it is
-        doing (for a copy: bytes done, percent, rate and ETA, every second); the last record
-        has C(finished=true) and the module's message.
+      - A file (mode 0600) the module rewrites while it works, holding one JSON object with the
+        keys C(module), C(text), C(finished), C(failed), C(updated) and C(pid). C(text) says what
+        it is doing; a copy shows bytes done, percent, rate and ETA, every second. The last
+        record has C(finished=true) and the module's message.
       - For long steps started with C(async) and C(poll=0), so a playbook can show the
         operator the progress while it waits (the shipped playbooks do, every 10 s).
       - Written in check mode too, like the run log. Secrets are masked.

@@ -90,6 +90,18 @@ pub fn script(upload: &Upload) -> Result<String, GuestError> {
     ))
 }
 
+/// Writes the script to guestfish's stdin. A guestfish that exited before reading it is not
+/// an error here: its exit status and stderr, read next, say why it stopped.
+fn feed_script(stdin: &mut impl Write, script: &str) -> Result<(), GuestError> {
+    match stdin.write_all(script.as_bytes()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            tracing::warn!("guestfish did not read its script: {error}");
+            Ok(())
+        }
+        other => other.map_err(GuestError::NotRunnable),
+    }
+}
+
 /// Uploads `upload.source` to `upload.dest` in the guest's root filesystem.
 pub fn upload(upload: &Upload) -> Result<Uploaded, GuestError> {
     let script = script(upload)?;
@@ -118,9 +130,7 @@ pub fn upload(upload: &Upload) -> Result<Uploaded, GuestError> {
     ));
     let mut child = command.spawn().map_err(GuestError::NotRunnable)?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(GuestError::NotRunnable)?;
+        feed_script(&mut stdin, &script)?;
     }
     let output = child.wait_with_output().map_err(GuestError::NotRunnable)?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -207,6 +217,13 @@ pub fn check_disk(path: &Path) -> Result<(), GuestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guestfish_gone_before_its_script_is_left_to_its_exit_status() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        drop(reader);
+        feed_script(&mut writer, "run\n").unwrap();
+    }
 
     fn upload_to(dest: &str) -> Upload {
         Upload {

@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests: the repository, the installed collection, Ansible.
 
+mod kill;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

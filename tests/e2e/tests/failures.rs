@@ -3,7 +3,6 @@
 
 use he_e2e::{assert_failure, assert_success, backup_disks, prefix_sha256_and_zero_tail, Lab};
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
 
@@ -53,26 +52,6 @@ fn rerun_reaches(lab: &Lab, new_version: &str, args: &[&str]) {
         1,
         "the re-run reused the attempt's backup disk: {after}"
     );
-}
-
-/// Waits until no process but the lab daemon works on the lab (async module jobs of a killed run).
-fn wait_for_orphans(lab: &Lab) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let dir = lab.dir.path().display().to_string();
-    while Instant::now() < deadline {
-        let output = std::process::Command::new("pgrep")
-            .args(["-af", &dir])
-            .output()
-            .unwrap();
-        let busy = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .any(|line| !line.contains("he-lab") && !line.contains("pgrep"));
-        if !busy {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    panic!("processes of the killed run still work on {dir}");
 }
 
 #[test]
@@ -180,88 +159,13 @@ fn break_tool(lab: &Lab, name: &str, message: &str) -> std::path::PathBuf {
     path
 }
 
-/// The progress record of the step whose progress file ends in `step` (any run of this lab).
-fn progress(lab: &Lab, step: &str) -> Option<Value> {
-    let suffix = format!(".{step}.progress.json");
-    std::fs::read_dir(lab.dir.path().join("log"))
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().ends_with(&suffix))
-        .find_map(|entry| serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok())
-}
-
-/// The percent a copy progress line shows (`copy A -> B: 1 MiB of 2 MiB (50.0%), ...`).
-fn copy_percent(record: &Value) -> Option<f64> {
-    let text = record["text"].as_str()?;
-    if !text.starts_with("copy ") {
-        return None;
-    }
-    let end = text.find("%)")?;
-    let start = text[..end].rfind('(')? + 1;
-    text[start..end].parse().ok()
-}
-
-fn signal(pid: u64, name: &str) {
-    let _ = std::process::Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .status();
-}
-
-/// Starts the upgrade and kills it with SIGKILL (ansible-playbook and the he_image_copy job)
-/// in the middle of the copy whose progress file ends in `step`. The lab copies its small disks
-/// in a blink, so the copy is held with SIGSTOP and let run in short bursts until its progress
-/// file shows it part-way: a slow storage domain, as seen from the outside.
-fn kill_in_the_middle_of_the_copy(lab: &Lab, step: &str, args: &[&str]) {
-    let mut command = lab.playbook_command(UPGRADE, args);
-    command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = command.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let pid = loop {
-        assert!(Instant::now() < deadline, "the {step} never started");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the {step}"
-        );
-        if let Some(pid) = progress(lab, step).and_then(|record| record["pid"].as_u64()) {
-            signal(pid, "STOP");
-            break pid;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let mut record = progress(lab, step).unwrap();
-    assert!(
-        copy_percent(&record).is_none_or(|percent| percent < 100.0) && record["finished"] == false,
-        "the {step} ended before it could be held: {record}"
-    );
-    while !copy_percent(&record).is_some_and(|percent| percent > 0.0 && percent < 100.0) {
-        assert!(
-            Instant::now() < deadline,
-            "the {step} never got part-way: {record}"
-        );
-        // The copy reports at most once a second: stay stopped past that, then let it run a little.
-        std::thread::sleep(Duration::from_millis(1100));
-        signal(pid, "CONT");
-        std::thread::sleep(Duration::from_millis(3));
-        signal(pid, "STOP");
-        std::thread::sleep(Duration::from_millis(20));
-        record = progress(lab, step).unwrap();
-        assert!(record["finished"] == false, "the {step} ended: {record}");
-    }
-    signal(pid, "KILL");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_for_orphans(lab);
-}
-
 #[test]
 fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_register_reruns_finish()
 {
     // The data center stays down for a minute after the restore: longer than the boot takes.
     let lab = Lab::start_with_env("el6-3.6:el7-4.0", &[("HE_LAB_DC_DOWN_SECONDS", "60")]);
 
-    kill_in_the_middle_of_the_copy(&lab, "backup-copy", &SHA256);
+    lab.kill_in_the_middle_of_the_copy(UPGRADE, "backup-copy", &SHA256);
     assert_eq!(phase(&lab).as_deref(), Some("engine_stopped"));
 
     let guestfish = break_tool(
@@ -328,7 +232,7 @@ fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flak
     // Every API call answers a second late under api_slow (3 s by default).
     let lab = Lab::start_with_env("el7-4.3:el8-4.4", &[("HE_LAB_API_SLOW_SECONDS", "1")]);
 
-    kill_in_the_middle_of_the_copy(&lab, "appliance-copy", &SHA256);
+    lab.kill_in_the_middle_of_the_copy(UPGRADE, "appliance-copy", &SHA256);
     assert_eq!(phase(&lab).as_deref(), Some("engine_disk_written"));
 
     lab.fault("setup_stall", true);

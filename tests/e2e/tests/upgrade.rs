@@ -1,4 +1,5 @@
-//! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback, check mode.
+//! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback (checked,
+//! killed mid-copy, re-run), check mode.
 
 use he_e2e::{assert_success, backup_disks, prefix_sha256_and_zero_tail, Lab};
 use serde_json::Value;
@@ -101,6 +102,16 @@ fn upgrade_and_rollback(profile: &str, old_version: &str, new_version: &str) {
 
     let poweroff = lab.hosted_engine(&["--vm-poweroff"]);
     assert_eq!(poweroff.code, 0, "{}", poweroff.text);
+    let upgraded = lab.engine_disk_sha256();
+    let check = lab.playbook(ROLLBACK, &["--check"]);
+    assert_success(&check);
+    assert_eq!(
+        lab.engine_disk_sha256(),
+        upgraded,
+        "a checked rollback writes nothing"
+    );
+    // A rollback killed in the middle of its copy is simply run again.
+    lab.kill_in_the_middle_of_the_copy(ROLLBACK, "restore-copy", &[]);
     let rollback = lab.playbook(ROLLBACK, &[]);
     assert_success(&rollback);
     let restored = lab.inspect();
