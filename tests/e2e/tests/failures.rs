@@ -199,7 +199,7 @@ fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_regis
     lab.fault("vm_crash_on_boot", true);
     let failed = lab.playbook(UPGRADE, &SHA256);
     assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
-    assert_failure(&failed, "Down");
+    assert_failure(&failed, "the engine VM went down while waiting for");
     lab.fault("vm_crash_on_boot", false);
 
     lab.fault("dc_down_after_restore", true);
@@ -241,7 +241,8 @@ fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flak
         &[&SHA256[..], &["-e", "he_stall_timeout=12"]].concat(),
     );
     assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
-    assert_failure(&failed, "12 s");
+    assert_failure(&failed, "Engine setup is stalled on the appliance");
+    assert_failure(&failed, "stall_timeout 12 s");
     // The boot took longer than 10 s: the operator saw what the engine VM was doing.
     assert_failure(&failed, "Progress of: Boot the new engine VM");
     assert_failure(&failed, "the engine VM says");
@@ -253,7 +254,8 @@ fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flak
         &[&SHA256[..], &["-e", "he_health_timeout=5"]].concat(),
     );
     assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
-    assert_failure(&failed, "health");
+    assert_failure(&failed, "Engine is still not reachable");
+    assert_failure(&failed, "within health_timeout 5 s");
     lab.fault("never_healthy", false);
 
     lab.fault("api_flaky", true);
