@@ -1,7 +1,9 @@
 //! The upgrade playbook when things go wrong: clear precondition messages, re-run after a
 //! failure or a kill -9, automatic rollback. The engine disk is never lost.
 
-use he_e2e::{assert_failure, assert_success, backup_disks, prefix_sha256_and_zero_tail, Lab};
+use he_e2e::{
+    assert_failure, assert_success, backup_disks, prefix_sha256_and_zero_tail, Finished, Lab,
+};
 use serde_json::Value;
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
@@ -151,6 +153,23 @@ fn auto_rollback_puts_the_old_engine_back() {
 /// The chained re-run tests checksum with SHA-256, so the lab's volume hashes can be compared.
 const SHA256: [&str; 2] = ["-e", "he_checksum=sha256"];
 
+/// Runs the upgrade (SHA-256, plus `extra`): it must fail at the step named `step`.
+fn fails_at(lab: &Lab, step: &str, extra: &[&str]) -> Finished {
+    let failed = lab.playbook(UPGRADE, &[&SHA256[..], extra].concat());
+    assert_failure(&failed, &format!("The upgrade failed at \"{step}"));
+    failed
+}
+
+/// Re-runs to the end (SHA-256): one backup disk, whose volume holds what the upgrade verified.
+fn rerun_reaches_with_the_verified_backup(lab: &Lab, new_version: &str) {
+    rerun_reaches(lab, new_version, &SHA256);
+    assert_eq!(
+        backup_volume(lab)["sha256"],
+        attempt_state(lab)["backup_checksum"],
+        "the backup volume holds what the upgrade copied and verified"
+    );
+}
+
 /// A fake host tool that fails the way a broken one does.
 fn break_tool(lab: &Lab, name: &str, message: &str) -> std::path::PathBuf {
     let path = lab.dir.path().join("bin").join(name);
@@ -173,11 +192,7 @@ fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_regis
         "guestfish",
         "libguestfs: error: could not create appliance through libvirt",
     );
-    let failed = lab.playbook(UPGRADE, &SHA256);
-    assert_failure(
-        &failed,
-        "The upgrade failed at \"Put the engine backup into the new engine disk\"",
-    );
+    let failed = fails_at(&lab, "Put the engine backup into the new engine disk", &[]);
     assert_failure(&failed, "could not create appliance");
     assert_failure(
         &failed,
@@ -191,25 +206,20 @@ fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_regis
         "xorriso",
         "xorriso : FAILURE : Cannot write to the output file",
     );
-    let failed = lab.playbook(UPGRADE, &SHA256);
-    assert_failure(&failed, "The upgrade failed at \"Write the cloud-init ISO");
+    let failed = fails_at(&lab, "Write the cloud-init ISO", &[]);
     assert_failure(&failed, "Cannot write to the output file");
     std::fs::remove_file(xorriso).unwrap();
 
     lab.fault("vm_crash_on_boot", true);
-    let failed = lab.playbook(UPGRADE, &SHA256);
-    assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
+    let failed = fails_at(&lab, "Boot the new engine VM", &[]);
     assert_failure(&failed, "the engine VM went down while waiting for");
     lab.fault("vm_crash_on_boot", false);
 
     lab.fault("dc_down_after_restore", true);
-    let failed = lab.playbook(
-        UPGRADE,
-        &[&SHA256[..], &["-e", "he_disk_wait_timeout=3"]].concat(),
-    );
-    assert_failure(
-        &failed,
-        "The upgrade failed at \"Register the backup disk in the new engine\"",
+    let failed = fails_at(
+        &lab,
+        "Register the backup disk in the new engine",
+        &["-e", "he_disk_wait_timeout=3"],
     );
     assert_failure(
         &failed,
@@ -218,13 +228,7 @@ fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_regis
     assert_eq!(phase(&lab).as_deref(), Some("engine_booted"));
     lab.fault("dc_down_after_restore", false);
 
-    rerun_reaches(&lab, "4.0", &SHA256);
-    let backup = backup_volume(&lab);
-    assert_eq!(
-        backup["sha256"],
-        attempt_state(&lab)["backup_checksum"],
-        "the backup volume holds what the upgrade copied and verified"
-    );
+    rerun_reaches_with_the_verified_backup(&lab, "4.0");
 }
 
 #[test]
@@ -236,11 +240,11 @@ fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flak
     assert_eq!(phase(&lab).as_deref(), Some("engine_disk_written"));
 
     lab.fault("setup_stall", true);
-    let failed = lab.playbook(
-        UPGRADE,
-        &[&SHA256[..], &["-e", "he_stall_timeout=12"]].concat(),
+    let failed = fails_at(
+        &lab,
+        "Boot the new engine VM",
+        &["-e", "he_stall_timeout=12"],
     );
-    assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
     assert_failure(&failed, "Engine setup is stalled on the appliance");
     assert_failure(&failed, "stall_timeout 12 s");
     // The boot took longer than 10 s: the operator saw what the engine VM was doing.
@@ -249,24 +253,18 @@ fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flak
     lab.fault("setup_stall", false);
 
     lab.fault("never_healthy", true);
-    let failed = lab.playbook(
-        UPGRADE,
-        &[&SHA256[..], &["-e", "he_health_timeout=5"]].concat(),
+    let failed = fails_at(
+        &lab,
+        "Boot the new engine VM",
+        &["-e", "he_health_timeout=5"],
     );
-    assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
     assert_failure(&failed, "Engine is still not reachable");
     assert_failure(&failed, "within health_timeout 5 s");
     lab.fault("never_healthy", false);
 
     lab.fault("api_flaky", true);
     lab.fault("api_slow", true);
-    rerun_reaches(&lab, "4.4", &SHA256);
-    let backup = backup_volume(&lab);
-    assert_eq!(
-        backup["sha256"],
-        attempt_state(&lab)["backup_checksum"],
-        "the backup volume holds what the upgrade copied and verified"
-    );
+    rerun_reaches_with_the_verified_backup(&lab, "4.4");
 }
 
 #[test]
