@@ -99,7 +99,8 @@ pub struct VmWatch<F> {
 impl<F: FnMut() -> Result<VmState, HostedEngineError>> VmWatch<F> {
     /// Watches a VM started just now; `read_state` asks where it is. A VM that is not up yet
     /// is given `start_timeout` to appear (the HA agent reports it with some delay); once seen
-    /// up, being down (or elsewhere) is a failure; `unknown` is tolerated.
+    /// up (or once its channel closed), being down (or elsewhere) is a failure; `unknown` is
+    /// tolerated.
     pub fn new(read_state: F, interval: Duration, start_timeout: Duration) -> Self {
         Self {
             read_state,
@@ -196,8 +197,12 @@ pub fn follow_channel<F: FnMut() -> Result<VmState, HostedEngineError>>(
                 vm.check(false, &waiting, log)?;
             }
             ChannelEvent::Quiet => vm.check(false, &waiting, log)?,
-            // qemu closes the socket when the VM stops: look now.
-            ChannelEvent::Closed => vm.check(true, &waiting, log)?,
+            // qemu held the socket, so the VM ran; it closes it when the VM stops: look now,
+            // and a Down now is a VM that went down, not one still to come up.
+            ChannelEvent::Closed => {
+                vm.seen_up = true;
+                vm.check(true, &waiting, log)?
+            }
         }
     }
     Ok(())
@@ -359,6 +364,29 @@ mod tests {
         assert!(
             err.to_string().ends_with("no output from the appliance"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_vm_whose_channel_closes_is_down_at_once_even_if_never_seen_up() {
+        let (_dir, mut channel) = served(vec!["booting\n"], 0, 0);
+        let mut vm = VmWatch::new(
+            || Ok(down()),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        let mut log = BootLog::default();
+        let started = Instant::now();
+        let err = follow_channel(&mut channel, &mut both(), &mut vm, &mut log).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "the engine VM went down while waiting for HE_APPLIANCE_ENGINE_RESTORE_SUCCESS"
+            ),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not a start_timeout wait"
         );
     }
 
