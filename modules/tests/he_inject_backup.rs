@@ -222,6 +222,7 @@ fn validates_an_engine_backup_archive_and_reports_its_facts() {
             "md5sum"
         ])
     );
+    assert_eq!(backup["checksum_file"], json!("md5sum"));
 }
 
 #[test]
@@ -352,7 +353,7 @@ fn refuses_an_md5_mismatch_and_unlisted_members() {
         .unwrap();
     archive[at] = b'E';
     let (run, _work) = validate(&gzip(&archive));
-    run.assert_failed_with("MD5 mismatch for member ./db/engine_backup.db");
+    run.assert_failed_with("md5sum mismatch for member ./db/engine_backup.db");
     members.truncate(5);
     let (run, _work) = validate(&gzip(&outer_tar(
         &members,
@@ -623,9 +624,153 @@ fn refuses_a_backup_the_target_engine_cannot_restore() {
     let backup = write(work.path(), "engine.tar.gz", &standard_archive());
     let args = json!({"backup": backup, "validate_only": true, "target_version": "4.4.10"});
     let run = run_module("he_inject_backup", args, work.path(), None);
-    run.assert_failed_with("backup was created by engine 4.1.9.1 and cannot be restored by engine 4.4.10: only equal major.minor or the upgrades 3.6:4.0, 4.3:4.4 are possible");
-    let args = json!({"backup": backup, "validate_only": true, "target_version": "4.2", "allowed_upgrades": ["4.1:4.2"]});
+    run.assert_failed_with("backup was created by engine 4.1.9.1 and cannot be restored by engine 4.4.10 (option target_version): engine-backup restores only the same major.minor or the upgrades 3.6 -> 4.0, 4.3 -> 4.4");
+    let args =
+        json!({"backup": backup, "validate_only": true, "target_version": "4.1-20170914.1.el7"});
     run_module("he_inject_backup", args, work.path(), None).assert_ok();
+}
+
+/// The archives oVirt's own engine-backup wrote (tests/fixtures/engine-backup/README.md).
+fn real_archives() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/engine-backup");
+    ["3.6.13.5", "4.3.2", "4.3.11.4"]
+        .iter()
+        .map(|version| dir.join(format!("engine-backup-{version}.tar.gz")))
+        .collect()
+}
+
+#[test]
+fn accepts_archives_made_by_engine_backup_with_their_facts() {
+    let work = tempfile::tempdir().unwrap();
+    let expected = [
+        ("3.6.13.5", "centos6", "md5sum"),
+        ("4.3.2", "centos7", "md5sum"),
+        ("4.3.11.4", "centos7", "sha256sum"),
+    ];
+    for (path, (version, os, checksum)) in real_archives().iter().zip(expected) {
+        let run = run_module(
+            "he_inject_backup",
+            json!({"backup": path, "validate_only": true}),
+            work.path(),
+            None,
+        );
+        run.assert_ok();
+        let backup = &run.result["backup"];
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(backup["engine_version"], json!(version), "{path:?}");
+        assert_eq!(backup["os_version"], json!(os), "{path:?}");
+        assert_eq!(backup["checksum_file"], json!(checksum), "{path:?}");
+        assert_eq!(backup["checksum_files"], json!([checksum]), "{path:?}");
+        assert_eq!(backup["compression"], json!("gzip"));
+        assert_eq!(backup["files_compression"], json!("xz"));
+        assert_eq!(backup["aaa"], json!(["internal-authz"]));
+        assert_eq!(backup["files_count"], json!(7));
+        assert_eq!(
+            (backup["dwh"].clone(), backup["reports"].clone()),
+            (json!(false), json!(false))
+        );
+        assert_eq!(backup["sha256"], json!(hex::encode(Sha256::digest(&bytes))));
+        let mut members: Vec<String> = serde_json::from_value(backup["members"].clone()).unwrap();
+        members.sort();
+        let mut expected = [
+            "config",
+            "db/engine_backup.db",
+            "files",
+            checksum,
+            "os_version",
+            "version",
+        ];
+        expected.sort();
+        assert_eq!(members, expected);
+    }
+}
+
+/// Where each regular member's data lies in a plain tar stream.
+fn member_spans(tar: &[u8]) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut archive = tar::Archive::new(tar);
+    let mut spans = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        if entry.header().entry_type().is_file() && entry.size() > 0 {
+            let start = entry.raw_file_position() as usize;
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            spans.push((name, start..start + entry.size() as usize));
+        }
+    }
+    spans
+}
+
+#[test]
+fn refuses_a_one_byte_change_in_any_member_of_a_real_archive() {
+    let work = tempfile::tempdir().unwrap();
+    for path in real_archives() {
+        let mut tar = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()),
+            &mut tar,
+        )
+        .unwrap();
+        let spans = member_spans(&tar);
+        assert_eq!(spans.len(), 6, "{path:?}: {spans:?}");
+        for (name, span) in spans {
+            // First, middle and last byte of the member.
+            for at in [span.start, (span.start + span.end) / 2, span.end - 1] {
+                let mut changed = tar.clone();
+                changed[at] ^= 0x01;
+                let backup = write(work.path(), "changed.tar.gz", &gzip(&changed));
+                let run = run_module(
+                    "he_inject_backup",
+                    json!({"backup": backup, "validate_only": true}),
+                    work.path(),
+                    None,
+                );
+                assert_eq!(
+                    run.code, 1,
+                    "{path:?}: byte {at} of {name} changed, accepted: {}",
+                    run.result
+                );
+                let msg = run.msg();
+                assert!(
+                    msg.contains("checksum")
+                        || msg.contains("mismatch")
+                        || msg.contains("member ./files")
+                        || msg.contains("./version"),
+                    "{path:?} {name} at {at}: {msg}"
+                );
+            }
+        }
+    }
+}
+
+/// engine-backup --mode=verify of 4.0.7.4 and 4.4.10.7 judged the real archives (their
+/// verdicts are in the fixture directory); target_version must judge them the same.
+#[test]
+fn target_version_agrees_with_engine_backup_verify() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/engine-backup");
+    let mut judged = 0;
+    for target in ["4.0.7.4", "4.4.10.7"] {
+        let verdicts = std::fs::read_to_string(dir.join(format!("verify-{target}.txt"))).unwrap();
+        for line in verdicts.lines() {
+            let (archive, verdict) = line.split_once(": ").unwrap();
+            let run = run_module(
+                "he_inject_backup",
+                json!({"backup": dir.join(archive), "validate_only": true, "target_version": target}),
+                work.path(),
+                None,
+            );
+            match verdict {
+                "accepted" => {
+                    run.assert_ok();
+                }
+                _ => {
+                    run.assert_failed_with(&format!("cannot be restored by engine {target}"));
+                }
+            }
+            judged += 1;
+        }
+    }
+    assert_eq!(judged, 6);
 }
 
 /// A fake guestfish recording who ran it and what it was told, answering with `written`

@@ -8,7 +8,8 @@ sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
 apt_packages=(qemu-utils libguestfs-tools genisoimage xorriso e2fsprogs fdisk openssh-server openssh-client binutils python3-venv
-  python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev curl)
+  python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev curl
+  postgresql-client)  # pg_restore: the lab's engine-backup restore reads real pg_dump archives
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")

@@ -1,9 +1,11 @@
 //! The whole check: the file is read once; decompression and the archive hash run on this
-//! thread, the outer tar walk (with every member's MD5) on a second, `./files` on a third.
+//! thread, the outer tar walk (with every member's SHA-256 and MD5) on a second, `./files`
+//! on a third.
 
 use super::error::BackupError;
 use super::files::{self, FilesFacts};
-use super::manifest::{parse_md5sum, parse_version};
+use super::manifest::parse_checksums;
+use super::policy::{self, EngineVersion, Hasher, AVAILABLE_HASHERS};
 use super::stream::{channel, ChannelReader, ChannelWriter, Compression, HashingReader};
 use super::walk::{walk, Source, Walked};
 use super::Limits;
@@ -14,18 +16,12 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read};
 use std::path::Path;
 
-/// Members every engine-backup archive has (SPEC 9.3).
-const REQUIRED: [&str; 5] = [
-    "files",
-    "version",
-    "md5sum",
-    "db/engine_backup.db",
-    "config",
-];
+/// Members every engine-backup archive has (SPEC 9.3), besides its checksum file.
+const REQUIRED: [&str; 4] = ["files", "version", "db/engine_backup.db", "config"];
 const DWH_DUMP: &str = "db/dwh_backup.db";
 const REPORTS_DUMP: &str = "db/reports_backup.db";
 /// Small text members kept in memory, and their largest accepted size.
-const TEXT_MEMBERS: [&str; 3] = ["version", "os_version", "md5sum"];
+const TEXT_MEMBERS: [&str; 4] = ["version", "os_version", "sha256sum", "md5sum"];
 const MAX_TEXT_BYTES: u64 = 4 * 1024 * 1024;
 const OUTER: &str = "backup archive";
 const CHANNEL_CHUNKS: usize = 8;
@@ -35,6 +31,11 @@ const CHANNEL_CHUNKS: usize = 8;
 pub struct BackupFacts {
     /// `./version`: the engine version that made the backup.
     pub engine_version: String,
+    /// The checksum file engine-backup verifies the archive with (`sha256sum` from 4.3.3.2
+    /// on, `md5sum` before).
+    pub checksum_file: Hasher,
+    /// Every checksum file present, each checked against every member.
+    pub checksum_files: Vec<Hasher>,
     /// `./os_version` (`centos7`), when present.
     pub os_version: Option<String>,
     /// A DWH database dump is present (restore with `--provision-dwh-db`).
@@ -82,18 +83,27 @@ pub fn validate(path: &Path, limits: &Limits) -> Result<BackupFacts, BackupError
         },
         move |reader| read_outer(reader, &outer_limits),
     )?;
-    let missing_members: Vec<&str> = REQUIRED
+    let mut missing_members: Vec<&str> = REQUIRED
         .into_iter()
-        .filter(|m| !outer.md5.contains_key(*m))
+        .filter(|m| !outer.digests.contains_key(*m))
         .collect();
+    let hashers: Vec<Hasher> = AVAILABLE_HASHERS
+        .into_iter()
+        .filter(|h| outer.digests.contains_key(h.member()))
+        .collect();
+    if hashers.is_empty() {
+        missing_members.push("sha256sum or ./md5sum");
+    }
     if !missing_members.is_empty() {
         return Err(missing(&missing_members));
     }
-    check_md5sum(&outer)?;
+    for hasher in &hashers {
+        check_checksums(&outer, *hasher)?;
+    }
     let (files_compression, files) = outer.files.ok_or_else(|| missing(&["files"]))?;
     let version_text = outer.texts.get("version").map(String::as_str).unwrap_or("");
-    let engine_version =
-        parse_version(version_text).ok_or_else(|| BackupError::BadVersion(version_text.into()))?;
+    let engine_version = EngineVersion::parse(version_text.lines().next().unwrap_or(""))
+        .ok_or_else(|| BackupError::BadVersion(version_text.into()))?;
     let created_s = match outer.walked.newest_mtime_s {
         0 => file_mtime_s
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -101,10 +111,12 @@ pub fn validate(path: &Path, limits: &Limits) -> Result<BackupFacts, BackupError
         newest => newest,
     };
     Ok(BackupFacts {
-        engine_version,
+        engine_version: engine_version.to_string(),
+        checksum_file: hashers[0],
+        checksum_files: hashers,
         os_version: outer.texts.get("os_version").map(|t| t.trim().to_string()),
-        dwh: outer.md5.contains_key(DWH_DUMP),
-        reports: outer.md5.contains_key(REPORTS_DUMP),
+        dwh: outer.digests.contains_key(DWH_DUMP),
+        reports: outer.digests.contains_key(REPORTS_DUMP),
         created: rfc3339(created_s),
         sha256: hex::encode(archive.digest.finalize()),
         size_bytes: archive.bytes,
@@ -119,7 +131,7 @@ pub fn validate(path: &Path, limits: &Limits) -> Result<BackupFacts, BackupError
 /// What the walk over the archive collected.
 struct Outer {
     walked: Walked,
-    md5: BTreeMap<String, String>,
+    digests: BTreeMap<String, Digests>,
     texts: BTreeMap<String, String>,
     files: Option<(Compression, FilesFacts)>,
 }
@@ -130,9 +142,9 @@ fn read_outer(reader: ChannelReader, limits: &Limits) -> Result<Outer, BackupErr
         allow_absolute_symlinks: false,
         limits,
     };
-    let (mut md5, mut texts, mut files) = (BTreeMap::new(), BTreeMap::new(), None);
+    let (mut digests, mut texts, mut files) = (BTreeMap::new(), BTreeMap::new(), None);
     let walked = walk(&source, reader, |name, data| {
-        let mut member = HashingReader::<_, Md5>::new(data);
+        let mut member = HashingReader::<_, Sha256>::new(HashingReader::<_, Md5>::new(data));
         let broken =
             |e: io::Error| super::walk::truncated(&source, format!("member {name:?}: {e}"));
         if name == "files" {
@@ -164,48 +176,83 @@ fn read_outer(reader: ChannelReader, limits: &Limits) -> Result<Outer, BackupErr
             );
         }
         member.drain().map_err(broken)?;
-        md5.insert(name.to_string(), hex::encode(member.digest.finalize()));
+        let HashingReader { digest, inner, .. } = member;
+        let sha256 = hex::encode(digest.finalize());
+        let md5 = hex::encode(inner.digest.finalize());
+        digests.insert(name.to_string(), Digests { sha256, md5 });
         Ok(())
     })?;
     Ok(Outer {
         walked,
-        md5,
+        digests,
         texts,
         files,
     })
 }
 
-/// Every member but `./md5sum` itself is listed with its MD5, and every listed one matches.
-fn check_md5sum(outer: &Outer) -> Result<(), BackupError> {
-    let listed = parse_md5sum(outer.texts.get("md5sum").map(String::as_str).unwrap_or(""))
-        .map_err(BackupError::Checksum)?;
+/// A member's digests, for whichever checksum file the archive has.
+struct Digests {
+    sha256: String,
+    md5: String,
+}
+
+impl Digests {
+    fn of(&self, hasher: Hasher) -> &str {
+        match hasher {
+            Hasher::Sha256sum => &self.sha256,
+            Hasher::Md5sum => &self.md5,
+        }
+    }
+}
+
+/// Every member but the checksum files is listed in the checksum file of `hasher`, and every
+/// listed one matches (`<hasher> -c`, as engine-backup verifies).
+fn check_checksums(outer: &Outer, hasher: Hasher) -> Result<(), BackupError> {
+    let file = hasher.member();
+    let text = outer.texts.get(file).map(String::as_str).unwrap_or("");
+    let listed = parse_checksums(hasher, text).map_err(BackupError::Checksum)?;
     for line in &listed {
-        match outer.md5.get(&line.member) {
+        match outer.digests.get(&line.member).map(|d| d.of(hasher)) {
             None => {
                 return Err(BackupError::Checksum(format!(
-                    "./md5sum lists {:?} but the archive has no such member",
+                    "./{file} lists {:?} but the archive has no such member",
                     line.member
                 )))
             }
-            Some(actual) if *actual != line.md5 => {
+            Some(actual) if actual != line.digest => {
                 return Err(BackupError::Checksum(format!(
-                    "MD5 mismatch for member ./{}: ./md5sum says {}, content is {actual} (corrupt or altered backup)",
-                    line.member, line.md5
+                    "{file} mismatch for member ./{}: ./{file} says {}, content is {actual} (corrupt or altered backup)",
+                    line.member, line.digest
                 )))
             }
             Some(_) => {}
         }
     }
+    let is_checksum_file = |m: &str| AVAILABLE_HASHERS.iter().any(|h| h.member() == m);
     let unlisted = outer
-        .md5
+        .digests
         .keys()
-        .find(|m| *m != "md5sum" && !listed.iter().any(|l| &l.member == *m));
+        .find(|m| !is_checksum_file(m) && !listed.iter().any(|l| &l.member == *m));
     match unlisted {
         Some(member) => Err(BackupError::Checksum(format!(
-            "member ./{member} is not listed in ./md5sum, so it cannot be verified"
+            "member ./{member} is not listed in ./{file}, so it cannot be verified"
         ))),
         None => Ok(()),
     }
+}
+
+/// Whether engine-backup of `target_version` restores the backup `facts` describe.
+pub fn check_restorable(facts: &BackupFacts, target_version: &str) -> Result<(), BackupError> {
+    let not_restorable = |reason: String| BackupError::NotRestorable {
+        backup: facts.engine_version.clone(),
+        target: target_version.to_string(),
+        reason,
+    };
+    let target = EngineVersion::parse(target_version)
+        .ok_or_else(|| not_restorable("the target version is not an engine version".into()))?;
+    let backup = EngineVersion::parse(&facts.engine_version)
+        .ok_or_else(|| BackupError::BadVersion(facts.engine_version.clone()))?;
+    policy::check_restorable(&backup, &target, &facts.checksum_files).map_err(not_restorable)
 }
 
 /// Runs `consume` on a new thread over what `produce` writes into the pipe. A producer

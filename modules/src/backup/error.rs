@@ -56,20 +56,20 @@ pub enum BackupError {
         "backup archive lacks required member(s) {0}: not an engine-backup archive, or incomplete"
     )]
     MissingMembers(String),
-    /// `./md5sum` is malformed or disagrees with the content.
+    /// The checksum file is malformed or disagrees with the content.
     #[error("checksum check failed: {0}")]
     Checksum(String),
     /// `./version` is not an engine version.
     #[error("member ./version does not hold an engine version: {0:?}")]
     BadVersion(String),
     /// The target engine cannot restore a backup of this version.
-    #[error("backup was created by engine {backup} and cannot be restored by engine {target}: only equal major.minor or the upgrades {allowed} are possible")]
+    #[error("backup was created by engine {backup} and cannot be restored by engine {target} (option target_version): {reason}")]
     NotRestorable {
         /// The backup's engine version.
         backup: String,
         /// The target engine version.
         target: String,
-        /// The allowed `FROM:TO` pairs.
-        allowed: String,
+        /// Which engine-backup rule refuses it.
+        reason: String,
     },
 }

@@ -8,12 +8,13 @@ mod error;
 mod files;
 mod manifest;
 mod member;
+mod policy;
 mod stream;
 mod walk;
 
-pub use archive::{validate, BackupFacts};
+pub use archive::{check_restorable, validate, BackupFacts};
 pub use error::BackupError;
-pub use manifest::restorable;
+pub use policy::Hasher;
 pub use stream::Compression;
 
 /// Size and count limits, applied to the archive and to `./files` separately (module

@@ -56,7 +56,8 @@ impl Compression {
 
 /// Feeds every byte read through a digest.
 pub struct HashingReader<R, D> {
-    inner: R,
+    /// The reader hashed.
+    pub inner: R,
     /// The digest of everything read so far.
     pub digest: D,
     /// Bytes read so far.

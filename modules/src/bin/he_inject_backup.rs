@@ -3,7 +3,7 @@ use anyhow::Context as _;
 use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_named, take_rest};
 use he_modules::ansible::{Context, Failure};
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
-use he_modules::backup::{self, BackupError, Limits};
+use he_modules::backup::{self, Limits};
 use he_modules::guest::{self, Upload};
 use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF, vdsm};
 use serde::Deserialize;
@@ -27,8 +27,6 @@ struct Options {
     #[serde(default)]
     run_as_vdsm: bool,
     target_version: Option<String>,
-    #[serde(default = "default_allowed_upgrades")]
-    allowed_upgrades: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
@@ -41,11 +39,6 @@ enum DiskFormat {
 
 fn default_dest() -> String {
     "/root/engine_backup.tar.gz".into()
-}
-
-/// engine-backup's VALID_BACKUP_RESTORE_PAIRS, then and later (SPEC 9.3).
-fn default_allowed_upgrades() -> Vec<String> {
-    vec!["3.6:4.0".into(), "4.3:4.4".into()]
 }
 
 fn default_he_conf() -> PathBuf {
@@ -89,14 +82,7 @@ impl Module for HeInjectBackup {
     fn run(context: &mut Context, (limits, options): Self::Options) -> anyhow::Result<Outcome> {
         let facts = backup::validate(&options.backup, &limits.0)?;
         if let Some(target) = &options.target_version {
-            if !backup::restorable(&facts.engine_version, target, &options.allowed_upgrades) {
-                return Err(BackupError::NotRestorable {
-                    backup: facts.engine_version,
-                    target: target.clone(),
-                    allowed: options.allowed_upgrades.join(", "),
-                }
-                .into());
-            }
+            backup::check_restorable(&facts, target)?;
         }
         tracing::info!("backup {} is valid: {facts:?}", options.backup.display());
         let summary = format!(

@@ -13,7 +13,7 @@ use super::target::{self, SizePlan};
 use crate::host::Volume;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the image comes from.
 #[derive(Debug, Clone)]
@@ -263,10 +263,7 @@ fn resolve_source(
             );
             report.warnings.extend(ova.warnings.iter().cloned());
             let size_bytes = ova.disk_virtual_size_bytes;
-            let staged_path = match &ova.staged_disk {
-                Some(qcow2_path) => Some(convert_staged(path, qcow2_path)?),
-                None => None,
-            };
+            let staged_path = ova::stage_as_raw(path, &ova)?;
             report.staged = staged_path.clone();
             report.ovf = Some(ova);
             Ok(Source {
@@ -279,35 +276,6 @@ fn resolve_source(
             })
         }
     }
-}
-
-/// Converts the staged qcow2 to `<stage_dir>/<ova name>.raw` and removes the qcow2.
-fn convert_staged(ova_path: &Path, qcow2_path: &Path) -> anyhow::Result<PathBuf> {
-    let stem = ova_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "appliance".into());
-    let dir = qcow2_path.parent().unwrap_or(Path::new("."));
-    let raw = dir.join(format!("{stem}.raw"));
-    let partial = dir.join(format!("{stem}.raw.part"));
-    // Flushed before it is renamed into place: a staged image is complete or absent.
-    let converted = qcow2::convert_to_raw(qcow2_path, &partial, false).and_then(|()| {
-        std::fs::File::open(&partial)
-            .and_then(|file| file.sync_all())
-            .and_then(|()| std::fs::rename(&partial, &raw))
-            .and_then(|()| std::fs::File::open(dir)?.sync_all())
-            .map_err(|e| qcow2::ImageError::Unreadable {
-                path: raw.display().to_string(),
-                source: e,
-            })
-    });
-    let _ = std::fs::remove_file(qcow2_path);
-    if converted.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    converted?;
-    tracing::info!("staged {} as {}", ova_path.display(), raw.display());
-    Ok(raw)
 }
 
 /// Extends or creates the destination; returns its size for the copy.

@@ -1,6 +1,7 @@
 //! Appliance OVAs: one streaming read of a plain or gzip tar that computes the SHA-1 of the
 //! whole file, parses the OVF (`master/vms/*/*.ovf`) and extracts the disk member
-//! (`images/<fileRef>`) into the stage directory in the same pass (host-formats §6).
+//! (`images/<fileRef>`) into the stage directory in the same pass (host-formats §6). The disk
+//! is read as the OVF's `ovf:volume-format` declares it: `COW` is qcow2, `RAW` raw bytes.
 
 use super::progress::Progress;
 use super::qcow2;
@@ -46,9 +47,41 @@ pub enum OvaError {
     /// The disk member the OVF names is not in the archive.
     #[error("OVA {path} has no disk member {member} (named by the OVF fileRef)")]
     MissingDisk { path: PathBuf, member: String },
-    /// The disk is not qcow2.
-    #[error("OVA {path}: disk member {member} is not a qcow2 image")]
-    NotQcow2 { path: PathBuf, member: String },
+    /// The disk member's own magic disagrees with the OVF's `ovf:volume-format`.
+    #[error("OVA {path}: the OVF declares disk member {member} ovf:volume-format=\"{declared}\" but the member {found}")]
+    DiskFormatMismatch {
+        path: PathBuf,
+        member: String,
+        declared: VolumeFormat,
+        found: &'static str,
+    },
+    /// The staged disk could not be made the raw image the copy reads.
+    #[error("cannot stage the disk of OVA {path} as raw image {staged}: {source}")]
+    Staging {
+        path: PathBuf,
+        staged: PathBuf,
+        source: Box<qcow2::ImageError>,
+    },
+}
+
+/// `Disk@ovf:volume-format`: how the disk member is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum VolumeFormat {
+    /// Raw bytes (`RAW`).
+    #[serde(rename = "RAW")]
+    Raw,
+    /// qcow2 (`COW`).
+    #[serde(rename = "COW")]
+    Cow,
+}
+
+impl std::fmt::Display for VolumeFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Raw => "RAW",
+            Self::Cow => "COW",
+        })
+    }
 }
 
 /// What the OVF says about the appliance VM.
@@ -60,6 +93,8 @@ pub struct Ovf {
     pub file_ref: String,
     /// `Disk@ovf:disk-alias`, or the default.
     pub disk_alias: String,
+    /// `Disk@ovf:volume-format`.
+    pub volume_format: VolumeFormat,
     /// `num_of_sockets * cpu_per_socket`.
     pub cpus: u64,
     /// Memory in MiB (`VirtualQuantity` in `MegaBytes`).
@@ -79,9 +114,9 @@ pub struct OvaReport {
     pub disk_member: String,
     /// Its size in the archive.
     pub disk_member_bytes: u64,
-    /// Virtual size from its qcow2 header.
+    /// Virtual size: from its qcow2 header (COW), its size (RAW).
     pub disk_virtual_size_bytes: u64,
-    /// Where it was extracted, when a stage directory was given.
+    /// Where it was extracted, as the OVF declares it, when a stage directory was given.
     #[serde(skip)]
     pub staged_disk: Option<PathBuf>,
     /// Defaults used for missing OVF fields.
@@ -110,7 +145,9 @@ impl Read for Sha1Reader {
 struct Candidate {
     member: String,
     size_bytes: u64,
-    virtual_size_bytes: Option<u64>,
+    /// From the qcow2 header, when the member starts with the qcow2 magic.
+    qcow2_virtual_size_bytes: Option<u64>,
+    qcow2_magic: bool,
     staged: Option<PathBuf>,
 }
 
@@ -224,10 +261,20 @@ fn read_into(
             path: path.to_path_buf(),
             member: disk_member.clone(),
         })?;
-    let virtual_size = disk.virtual_size_bytes.ok_or_else(|| OvaError::NotQcow2 {
+    let mismatch = |found| OvaError::DiskFormatMismatch {
         path: path.to_path_buf(),
         member: disk_member.clone(),
-    })?;
+        declared: ovf.volume_format,
+        found,
+    };
+    let virtual_size = match (ovf.volume_format, disk.qcow2_magic) {
+        (VolumeFormat::Cow, false) => return Err(mismatch("has no qcow2 magic")),
+        (VolumeFormat::Cow, true) => disk
+            .qcow2_virtual_size_bytes
+            .ok_or_else(|| mismatch("has a qcow2 magic but no readable qcow2 header"))?,
+        (VolumeFormat::Raw, true) => return Err(mismatch("is a qcow2 image (qcow2 magic)")),
+        (VolumeFormat::Raw, false) => disk.size_bytes,
+    };
     Ok(OvaReport {
         sha1,
         ovf,
@@ -240,7 +287,8 @@ fn read_into(
     })
 }
 
-/// Reads one `images/` member: its qcow2 header, and all of it into the stage directory.
+/// Reads one `images/` member: its first bytes (qcow2 magic and header), and all of it into
+/// the stage directory.
 fn take_disk(
     path: &Path,
     member: &str,
@@ -260,7 +308,8 @@ fn take_disk(
     let mut candidate = Candidate {
         member: member.to_string(),
         size_bytes: header.len() as u64,
-        virtual_size_bytes: qcow2::header_virtual_size(&header),
+        qcow2_virtual_size_bytes: qcow2::header_virtual_size(&header),
+        qcow2_magic: header.starts_with(qcow2::MAGIC),
         staged: None,
     };
     let mut out = match stage_dir {
@@ -276,7 +325,7 @@ fn take_disk(
                     }
                 })
                 .collect();
-            let staged = dir.join(format!("{name}.qcow2.part"));
+            let staged = dir.join(format!("{name}.part"));
             candidate.staged = Some(staged.clone());
             let mut file = File::create(&staged).map_err(io_error)?;
             file.write_all(&header).map_err(io_error)?;
@@ -319,13 +368,68 @@ fn stream_member(
     }
 }
 
+/// Makes the staged disk of `report` the raw image `<stage_dir>/<ova name>.raw`: a COW disk
+/// is converted (`qemu-img convert`), a RAW one is already that image and only renamed.
+/// The image is flushed before it gets its name, so a staged image is complete or absent.
+pub fn stage_as_raw(ova_path: &Path, report: &OvaReport) -> Result<Option<PathBuf>, OvaError> {
+    let Some(member_file) = &report.staged_disk else {
+        return Ok(None);
+    };
+    let stem = ova_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "appliance".into());
+    let dir = member_file.parent().unwrap_or(Path::new("."));
+    let raw = dir.join(format!("{stem}.raw"));
+    let partial = match report.ovf.volume_format {
+        VolumeFormat::Raw => member_file.clone(),
+        VolumeFormat::Cow => dir.join(format!("{stem}.raw.part")),
+    };
+    let flush_and_name = || {
+        File::open(&partial)
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&partial, &raw))
+            .and_then(|()| File::open(dir)?.sync_all())
+            .map_err(|source| qcow2::ImageError::Unreadable {
+                path: raw.display().to_string(),
+                source,
+            })
+    };
+    let staged = match report.ovf.volume_format {
+        VolumeFormat::Raw => flush_and_name(),
+        VolumeFormat::Cow => {
+            qcow2::convert_to_raw(member_file, &partial, false).and_then(|()| flush_and_name())
+        }
+    };
+    let _ = std::fs::remove_file(member_file);
+    if let Err(source) = staged {
+        let _ = std::fs::remove_file(&partial);
+        return Err(OvaError::Staging {
+            path: ova_path.to_path_buf(),
+            staged: raw,
+            source: Box::new(source),
+        });
+    }
+    tracing::info!(
+        "staged {} as {} ({} disk{})",
+        ova_path.display(),
+        raw.display(),
+        report.ovf.volume_format,
+        match report.ovf.volume_format {
+            VolumeFormat::Raw => ", no conversion",
+            VolumeFormat::Cow => " converted",
+        }
+    );
+    Ok(Some(raw))
+}
+
 /// Parses the OVF XML: the first `Disk` of the disk section and the CPU and memory items.
 /// Returns the facts and warnings for every default used.
 pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut warnings = Vec::new();
-    let mut disk: Option<(Option<String>, Option<String>, Option<String>)> = None;
+    let mut disk: Option<DiskAttributes> = None;
     let mut item: Option<std::collections::HashMap<String, String>> = None;
     let mut field: Option<String> = None;
     let mut cpus = None;
@@ -340,18 +444,24 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
                 saw_root = true;
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if name == "Disk" && disk.is_none() {
-                    let (mut size, mut file_ref, mut alias) = (None, None, None);
+                    let mut attributes = DiskAttributes::default();
                     for attribute in e.attributes() {
                         let attribute = attribute.map_err(|e| e.to_string())?;
-                        let value = attribute.unescape_value().map_err(|e| e.to_string())?;
+                        let value = Some(
+                            attribute
+                                .unescape_value()
+                                .map_err(|e| e.to_string())?
+                                .into_owned(),
+                        );
                         match attribute.key.local_name().as_ref() {
-                            b"size" => size = Some(value.into_owned()),
-                            b"fileRef" => file_ref = Some(value.into_owned()),
-                            b"disk-alias" => alias = Some(value.into_owned()),
+                            b"size" => attributes.size = value,
+                            b"fileRef" => attributes.file_ref = value,
+                            b"disk-alias" => attributes.alias = value,
+                            b"volume-format" => attributes.volume_format = value,
                             _ => {}
                         }
                     }
-                    disk = Some((size, file_ref, alias));
+                    disk = Some(attributes);
                 } else if name == "Item" {
                     item = Some(Default::default());
                 } else if item.is_some() {
@@ -379,7 +489,22 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
     if !saw_root {
         return Err("no XML elements".into());
     }
-    let (size, file_ref, alias) = disk.ok_or("no Disk element in the disk section")?;
+    let DiskAttributes {
+        size,
+        file_ref,
+        alias,
+        volume_format,
+    } = disk.ok_or("no Disk element in the disk section")?;
+    let volume_format = match volume_format.as_deref() {
+        Some("RAW") => VolumeFormat::Raw,
+        Some("COW") => VolumeFormat::Cow,
+        Some(other) => {
+            return Err(format!(
+                "Disk ovf:volume-format '{other}' is neither RAW nor COW"
+            ))
+        }
+        None => return Err("the Disk element has no ovf:volume-format (RAW or COW)".into()),
+    };
     let file_ref = file_ref
         .filter(|f| !f.is_empty())
         .ok_or("the Disk element has no ovf:fileRef")?;
@@ -424,11 +549,21 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
             disk_size_gib,
             file_ref,
             disk_alias,
+            volume_format,
             cpus,
             memory_mb,
         },
         warnings,
     ))
+}
+
+/// The attributes read from the first `Disk` element.
+#[derive(Default)]
+struct DiskAttributes {
+    size: Option<String>,
+    file_ref: Option<String>,
+    alias: Option<String>,
+    volume_format: Option<String>,
 }
 
 /// One `Item` of the virtual hardware section: ResourceType 3 = CPU, 4 = memory.
@@ -560,6 +695,7 @@ mod tests {
                 disk_size_gib: 50,
                 file_ref: "IMG/VOL".into(),
                 disk_alias: DEFAULT_DISK_ALIAS.into(),
+                volume_format: VolumeFormat::Cow,
                 cpus: 4,
                 memory_mb: 16384,
             }
@@ -570,9 +706,10 @@ mod tests {
 
     #[test]
     fn reads_the_engine_style_disk_alias_and_warns_on_missing_items() {
-        let xml = r#"<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1/"><Section><Disk ovf:size="60" ovf:fileRef="a/b" ovf:disk-alias="virtio-disk0"></Disk></Section></ovf:Envelope>"#;
+        let xml = r#"<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1/"><Section><Disk ovf:size="60" ovf:fileRef="a/b" ovf:disk-alias="virtio-disk0" ovf:volume-format="RAW"></Disk></Section></ovf:Envelope>"#;
         let (ovf, warnings) = parse_ovf(xml).unwrap();
         assert_eq!(ovf.disk_alias, "virtio-disk0");
+        assert_eq!(ovf.volume_format, VolumeFormat::Raw);
         assert_eq!((ovf.cpus, ovf.memory_mb), (DEFAULT_CPUS, DEFAULT_MEMORY_MB));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
@@ -588,9 +725,85 @@ mod tests {
         assert!(parse_ovf(&escape)
             .unwrap_err()
             .contains("not a relative image path"));
+        let no_format = OVF.replace(" ovf:volume-format=\"COW\"", "");
+        assert!(parse_ovf(&no_format)
+            .unwrap_err()
+            .contains("no ovf:volume-format (RAW or COW)"));
+        let other = OVF.replace("ovf:volume-format=\"COW\"", "ovf:volume-format=\"VMDK\"");
+        assert!(parse_ovf(&other)
+            .unwrap_err()
+            .contains("'VMDK' is neither RAW nor COW"));
         let units = OVF.replace("MegaBytes", "GigaBytes");
         assert!(parse_ovf(&units)
             .unwrap_err()
             .contains("Unsupported unit type"));
+    }
+
+    /// The OVF with `ovf:volume-format="RAW"`, as the engine writes it for a raw disk.
+    fn raw_ovf() -> String {
+        OVF.replace("ovf:volume-format=\"COW\"", "ovf:volume-format=\"RAW\"")
+    }
+
+    #[test]
+    fn a_raw_disk_is_read_as_raw_and_staged_without_conversion() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk: Vec<u8> = (0..3 * 65536u32).map(|i| (i % 251) as u8).collect();
+        let ovf = raw_ovf();
+        let (path, _) = archive(
+            dir.path(),
+            true,
+            &[
+                ("master/vms/TPL/TPL.ovf", ovf.as_bytes()),
+                ("images/IMG/VOL", &disk),
+            ],
+        );
+        let stage = dir.path().join("stage");
+        std::fs::create_dir(&stage).unwrap();
+        let report = read(&path, None, Some(&stage)).unwrap();
+        assert_eq!(report.ovf.volume_format, VolumeFormat::Raw);
+        assert_eq!(report.disk_virtual_size_bytes, disk.len() as u64);
+        // The member extracted is the image: renamed, not converted (same inode).
+        use std::os::unix::fs::MetadataExt;
+        let member_inode = std::fs::metadata(report.staged_disk.as_ref().unwrap())
+            .unwrap()
+            .ino();
+        let staged = stage_as_raw(&path, &report).unwrap().unwrap();
+        assert_eq!(staged, stage.join("a.raw"));
+        assert_eq!(std::fs::metadata(&staged).unwrap().ino(), member_inode);
+        assert_eq!(std::fs::read(&staged).unwrap(), disk);
+        assert_eq!(std::fs::read_dir(&stage).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_disk_magic_must_agree_with_the_declared_volume_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let qcow2 = qcow2_member(1 << 30);
+        let ovf = raw_ovf();
+        let (path, _) = archive(
+            dir.path(),
+            false,
+            &[
+                ("master/vms/T/T.ovf", ovf.as_bytes()),
+                ("images/IMG/VOL", &qcow2),
+            ],
+        );
+        let error = read(&path, None, None).unwrap_err().to_string();
+        assert!(
+            error.contains("declares disk member images/IMG/VOL ovf:volume-format=\"RAW\" but the member is a qcow2 image"),
+            "{error}"
+        );
+        let (path, _) = archive(
+            dir.path(),
+            false,
+            &[
+                ("master/vms/T/T.ovf", OVF.as_bytes()),
+                ("images/IMG/VOL", &[7u8; 4096]),
+            ],
+        );
+        let error = read(&path, None, None).unwrap_err().to_string();
+        assert!(
+            error.contains("ovf:volume-format=\"COW\" but the member has no qcow2 magic"),
+            "{error}"
+        );
     }
 }

@@ -1,13 +1,15 @@
-//! engine-backup archives in the real layout (SPEC 9.3, original-tool.md section 7): a gzip
-//! tar of `./version`, `./os_version`, `./config`, `./files` (xz tar of /etc/ovirt-engine),
-//! `./db/engine_backup.db` (the engine database; the lab encodes it as JSON),
-//! `./db/dwh_backup.db` and `./md5sum`, made with GNU tar as engine-backup does.
+//! engine-backup archives as engine-backup of the backed-up engine's version writes them
+//! (SPEC 9.3, original-tool.md section 7, tests/fixtures/engine-backup): a gzip tar of
+//! `./version`, `./os_version` (`centos6`), `./config` (`*_DUMP_FORMAT`/`*_DUMP_COMPRESSOR`),
+//! `./files` (xz tar of /etc/ovirt-engine), `./db/engine_backup.db` and `./db/dwh_backup.db`
+//! (PostgreSQL custom-format dumps, see `pgdump`) and the version's checksum file
+//! (`./md5sum`, from 4.3.3.2 on `./sha256sum`), made with GNU tar as engine-backup does.
 
 use crate::config::EngineRelease;
 use crate::engine::db::EngineDb;
 use crate::guest::{disk::run, tree};
+use crate::{pgdump, profile};
 use anyhow::Context as _;
-use md5::{Digest, Md5};
 use std::path::Path;
 use std::process::Command;
 
@@ -23,17 +25,13 @@ pub struct BackupContent<'a> {
     pub dwh: bool,
 }
 
-/// The `./config` engine-backup writes for restore (shell variables it sources).
-fn render_config(content: &BackupContent) -> String {
-    format!(
-        "SCOPE_FILES=1\nSCOPE_ENGINE_DB=1\nSCOPE_DWH_DB={}\nSCOPE_REPORTS_DB=\n\
-         ENGINE_DB_USER=engine\nENGINE_DB_DATABASE=engine\nENGINE_DB_HOST=localhost\nENGINE_DB_PORT=5432\n\
-         DWH_DB_USER={}\nDWH_DB_DATABASE={}\n\
-         DB_DUMP_FORMAT=custom\nDB_DUMP_COMPRESSOR=\nFILES_COMPRESS_FORMAT=xz\nARCHIVE_COMPRESS_FORMAT=gzip\n",
-        if content.dwh { "1" } else { "" },
-        if content.dwh { "ovirt_engine_history" } else { "" },
-        if content.dwh { "ovirt_engine_history" } else { "" },
-    )
+/// The `./config` engine-backup writes for restore: the dump format and compressor of each
+/// database it knows (its defaults: custom format, no compressor).
+fn render_config(release: &EngineRelease) -> String {
+    profile::config_databases(&release.version)
+        .iter()
+        .map(|db| format!("{db}_DUMP_COMPRESSOR=\n{db}_DUMP_FORMAT=custom\n"))
+        .collect()
 }
 
 /// Writes an engine-backup archive to `archive`, using `work` as scratch; `mtime` fixes the
@@ -66,19 +64,10 @@ pub fn write(
     run(&mut files).context("cannot pack ./files (tar -J)")?;
     std::fs::write(
         staging.join("db/engine_backup.db"),
-        serde_json::to_string_pretty(content.db)?,
+        pgdump::engine_dump(content.db)?,
     )?;
     if content.dwh {
-        let dwh = serde_json::json!({
-            "database": "ovirt_engine_history",
-            "format": "custom",
-            "engine_version": content.release.version,
-            "samples": content.db.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
-        });
-        std::fs::write(
-            staging.join("db/dwh_backup.db"),
-            serde_json::to_string_pretty(&dwh)?,
-        )?;
+        std::fs::write(staging.join("db/dwh_backup.db"), pgdump::DWH_DUMP)?;
     }
     std::fs::write(
         staging.join("version"),
@@ -88,8 +77,10 @@ pub fn write(
         staging.join("os_version"),
         format!("{}\n", content.release.os_version),
     )?;
-    std::fs::write(staging.join("config"), render_config(content))?;
-    std::fs::write(staging.join("md5sum"), md5sum_lines(&staging)?)?;
+    std::fs::write(staging.join("config"), render_config(content.release))?;
+    let hasher = profile::checksum_file(&content.release.version);
+    let sums = checksum_lines(hasher, &staging)?;
+    std::fs::write(staging.join(hasher), sums)?;
     if let Some(parent) = archive.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -103,20 +94,15 @@ pub fn write(
     Ok(())
 }
 
-/// `md5sum` lines for every file under `dir` (relative paths, sorted, `<md5>  <path>`).
-pub fn md5sum_lines(dir: &Path) -> anyhow::Result<String> {
+/// `<hasher>` lines for every file under `dir` (relative paths, `<checksum>  <path>`), made
+/// by the real tool as engine-backup's createhash does.
+pub fn checksum_lines(hasher: &str, dir: &Path) -> anyhow::Result<String> {
     let mut paths = Vec::new();
     collect_files(dir, dir, &mut paths)?;
     paths.sort();
-    let mut text = String::new();
-    for relative in paths {
-        let bytes = std::fs::read(dir.join(&relative))?;
-        text.push_str(&format!(
-            "{}  {relative}\n",
-            hex::encode(Md5::digest(&bytes))
-        ));
-    }
-    Ok(text)
+    let output = run(Command::new(hasher).current_dir(dir).args(&paths))
+        .with_context(|| format!("cannot run {hasher}"))?;
+    Ok(String::from_utf8(output.stdout)?)
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 pub struct EngineRelease {
     /// Full engine version as engine-backup's `./version` holds it, e.g. `3.6.7.5`.
     pub version: String,
-    /// Guest OS as engine-backup's `./os_version` holds it, e.g. `el6` / `centos7`.
+    /// Guest OS as engine-backup's `./os_version` holds it, e.g. `centos6` / `centos7`.
     pub os_version: String,
     /// REST API versions this engine serves: `[3]` for 3.6, `[3, 4]` for 4.x.
     pub api_versions: Vec<u8>,

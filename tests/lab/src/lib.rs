@@ -16,6 +16,7 @@ pub mod guest;
 pub mod host;
 pub mod init;
 pub mod inventory;
+pub mod pgdump;
 pub mod pki;
 pub mod profile;
 pub mod report;

@@ -70,7 +70,7 @@ fn appliance_ova_holds_an_ovf_and_a_valid_qcow2() {
 }
 
 #[test]
-fn engine_backup_passes_tar_and_md5sum_as_engine_backup_restore_does() {
+fn engine_backup_is_what_engine_backup_of_the_old_engine_writes() {
     let lab = Lab::init("backup", 12, &[]);
     let work = scratch("backup");
     check(
@@ -91,6 +91,8 @@ fn engine_backup_passes_tar_and_md5sum_as_engine_backup_restore_does() {
     ] {
         assert!(work.join(member).is_file(), "missing ./{member}");
     }
+    // engine-backup 3.6 writes ./md5sum only (./sha256sum came with 4.3.3.2).
+    assert!(!work.join("sha256sum").exists());
     check(
         Command::new("md5sum")
             .current_dir(&work)
@@ -101,25 +103,37 @@ fn engine_backup_passes_tar_and_md5sum_as_engine_backup_restore_does() {
         .lines()
         .all(|l| l.len() > 34 && &l[32..34] == "  " && !l.contains("./")));
     assert!(!md5sum.contains(" md5sum"));
+    let text = |member: &str| std::fs::read_to_string(work.join(member)).unwrap();
+    assert_eq!(text("version").trim(), "3.6.7.5");
+    assert_eq!(text("os_version"), "centos6\n");
     assert_eq!(
-        std::fs::read_to_string(work.join("version"))
-            .unwrap()
-            .trim(),
-        "3.6.7.5"
+        text("config"),
+        "DB_DUMP_COMPRESSOR=\nDB_DUMP_FORMAT=custom\nDWH_DB_DUMP_COMPRESSOR=\nDWH_DB_DUMP_FORMAT=custom\n\
+         REPORTS_DB_DUMP_COMPRESSOR=\nREPORTS_DB_DUMP_FORMAT=custom\n"
     );
     let files = check(Command::new("tar").arg("-tJf").arg(work.join("files")));
     assert!(
         files.contains("etc/ovirt-engine/extensions.d/internal-authz.properties"),
         "{files}"
     );
-    let db: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(work.join("db/engine_backup.db")).unwrap())
-            .unwrap();
-    assert_eq!(db["product"]["major"], 3);
-    assert_eq!(
-        db["disks"][0]["id"].as_str().unwrap(),
-        lab.he_conf("vm_disk_id")
-    );
+    // The dumps are PostgreSQL custom-format archives the real pg_restore reads.
+    for (dump, table) in [
+        (
+            "db/engine_backup.db",
+            "TABLE DATA public he_lab_engine_state",
+        ),
+        (
+            "db/dwh_backup.db",
+            "TABLE DATA public history_configuration",
+        ),
+    ] {
+        let listing = check(Command::new("pg_restore").arg("-l").arg(work.join(dump)));
+        assert!(listing.contains("Format: CUSTOM"), "{listing}");
+        assert!(listing.contains(table), "{listing}");
+    }
+    let db = he_lab::pgdump::read_engine_state(&work.join("db/engine_backup.db")).unwrap();
+    assert_eq!(db.product.major, 3);
+    assert_eq!(db.disks[0].id, lab.he_conf("vm_disk_id"));
     // A corrupted member is caught by md5sum -c exactly as engine-backup would.
     std::fs::write(work.join("version"), "3.6.9\n").unwrap();
     let status = Command::new("md5sum")
@@ -128,6 +142,35 @@ fn engine_backup_passes_tar_and_md5sum_as_engine_backup_restore_does() {
         .status()
         .unwrap();
     assert!(!status.success());
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The 4.3 profile's backup: engine-backup 4.3.10.4 writes ./sha256sum and the cinderlib
+/// lines, on CentOS 7.
+#[test]
+fn engine_backup_of_4_3_carries_sha256sum() {
+    let lab = Lab::init("backup-4.3", 14, &["--profile", "el7-4.3:el8-4.4"]);
+    let work = scratch("backup-4.3");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-pSsxf")
+            .arg(lab.path("engine_backup")),
+    );
+    assert!(!work.join("md5sum").exists());
+    check(
+        Command::new("sha256sum")
+            .current_dir(&work)
+            .args(["-c", "sha256sum", "--status"]),
+    );
+    let text = |member: &str| std::fs::read_to_string(work.join(member)).unwrap();
+    assert_eq!(text("version"), "4.3.10.4\n");
+    assert_eq!(text("os_version"), "centos7\n");
+    assert!(text("config")
+        .ends_with("CINDERLIB_DB_DUMP_COMPRESSOR=\nCINDERLIB_DB_DUMP_FORMAT=custom\n"));
+    let db = he_lab::pgdump::read_engine_state(&work.join("db/engine_backup.db")).unwrap();
+    assert_eq!((db.product.major, db.product.minor), (4, 3));
     let _ = std::fs::remove_dir_all(&work);
 }
 

@@ -275,7 +275,7 @@ fn restore_refuses_dwh_without_provisioning_and_a_corrupt_archive() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("FATAL: Md5sum check failed")),
+            .any(|l| l == "FATAL: Checksum verification failed"),
         "{lines:#?}"
     );
     assert!(lines
@@ -330,6 +330,65 @@ fn restore_refuses_a_backup_of_an_unsupported_version() {
     assert!(
         lines.iter().any(|l| l
             == "FATAL: Backup was created by version '3.5' and can not be restored using the installed version 4.0"),
+        "{lines:#?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l == "HE_APPLIANCE_ENGINE_RESTORE_FAIL"));
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_file(&archive);
+}
+
+/// A dump the real pg_restore cannot read (the JSON the lab once wrote), in an otherwise
+/// consistent archive: the restore fails as engine-backup's does.
+#[test]
+fn restore_refuses_a_dump_pg_restore_cannot_read() {
+    let lab = Lab::init("dump", 46, &[]);
+    lab.up();
+    assert!(lab
+        .tool("hosted-engine", &["--vm-poweroff"])
+        .status
+        .success());
+    let work = lab.scratch("json-dump");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-xzf")
+            .arg(lab.path("engine_backup")),
+    );
+    std::fs::write(work.join("db/engine_backup.db"), "{\"hosts\": []}\n").unwrap();
+    let sums = check(Command::new("md5sum").current_dir(&work).args([
+        "version",
+        "os_version",
+        "config",
+        "files",
+        "db/engine_backup.db",
+        "db/dwh_backup.db",
+    ]));
+    std::fs::write(work.join("md5sum"), sums).unwrap();
+    let archive = work.with_extension("tar.gz");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-czf")
+            .arg(&archive)
+            .arg("."),
+    );
+    install_appliance(&lab, &archive);
+    let vm_conf = make_seed(&lab, &lab_support::upgrade_user_data(true));
+    let start = lab.tool(
+        "hosted-engine",
+        &["--vm-start", &format!("--vm-conf={}", vm_conf.display())],
+    );
+    assert!(start.status.success());
+    let lines = read_channel(&lab, Duration::from_secs(60));
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("FATAL: Errors while restoring database engine:")
+                && l.contains("input file does not appear to be a valid archive")
+        ),
         "{lines:#?}"
     );
     assert!(lines

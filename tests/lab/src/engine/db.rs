@@ -241,9 +241,10 @@ pub fn product_of(release: &EngineRelease) -> ProductInfo {
         .map(|part| part.parse::<u32>().unwrap_or(0));
     let mut next = || numbers.next().unwrap_or(0);
     let (major, minor, build, revision) = (next(), next(), next(), next());
+    // oVirt's RPM release tags: 3.6 built for el6, 4.0-4.3 for el7.centos, 4.4 for el8.
     let dist = match release.os_version.as_str() {
-        os if os.starts_with("centos") => format!("el{}.centos", &os["centos".len()..]),
-        os => os.to_string(),
+        "centos7" => "el7.centos".to_string(),
+        os => os.replace("centos", "el"),
     };
     ProductInfo {
         name: "oVirt Engine".into(),
@@ -454,7 +455,7 @@ mod tests {
     fn product_versions_parse() {
         let release = EngineRelease {
             version: "3.6.7.5".into(),
-            os_version: "el6".into(),
+            os_version: "centos6".into(),
             api_versions: vec![3],
         };
         let product = product_of(&release);
@@ -489,7 +490,7 @@ mod tests {
     fn config() -> LabConfig {
         serde_json::from_value(serde_json::json!({
             "dir": "/tmp/he-lab-db-test", "profile": "el6-3.6:el7-4.0", "seed": 7,
-            "old_engine": {"version": "3.6.7.5", "os_version": "el6", "api_versions": [3]},
+            "old_engine": {"version": "3.6.7.5", "os_version": "centos6", "api_versions": [3]},
             "new_engine": {"version": "4.0.6.3", "os_version": "centos7", "api_versions": [3, 4]},
             "fqdn": "engine.lab.local", "host_name": "host1.lab.local",
             "host_uuid": "4C4C4544-0034-5A10-8052-B7C04F4D3132", "host_id": 1,

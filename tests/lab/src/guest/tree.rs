@@ -21,8 +21,8 @@ pub type Tree = BTreeMap<String, Vec<u8>>;
 /// `/etc/redhat-release` of an OS version.
 pub fn redhat_release(os_version: &str) -> &'static str {
     match os_version {
-        "el6" => "CentOS release 6.8 (Final)\n",
-        "el8" => "CentOS Stream release 8\n",
+        "centos6" => "CentOS release 6.8 (Final)\n",
+        "centos8" => "CentOS Stream release 8\n",
         _ => "CentOS Linux release 7.3.1611 (Core) \n",
     }
 }
@@ -30,8 +30,8 @@ pub fn redhat_release(os_version: &str) -> &'static str {
 /// `/etc/os-release` of an OS version.
 fn os_release(os_version: &str) -> String {
     let (version, pretty) = match os_version {
-        "el6" => ("6", "CentOS release 6.8 (Final)"),
-        "el8" => ("8", "CentOS Stream 8"),
+        "centos6" => ("6", "CentOS release 6.8 (Final)"),
+        "centos8" => ("8", "CentOS Stream 8"),
         _ => ("7", "CentOS Linux 7 (Core)"),
     };
     format!(

@@ -1,23 +1,17 @@
 //! `engine-backup --mode=restore` inside the guest, as the real script does it
-//! (original-tool.md section 7): unpack with GNU tar, `md5sum -c`, required members, the
-//! version pair, DWH provisioning, then the files and the database into the guest.
+//! (original-tool.md section 7): unpack with GNU tar, `<hasher> -c` with the first checksum
+//! file the installed version knows, required members, the version rules, DWH provisioning,
+//! then the files and the database (read from the dump with the real `pg_restore`).
 
-use crate::engine::db::EngineDb;
 use crate::guest::disk::run as run_tool;
 use crate::guest::engine_state;
-use crate::profile;
 use crate::vm::GuestSession;
+use crate::{pgdump, profile};
 use std::path::Path;
 use std::process::Command;
 
-/// Members engine-backup requires in every archive.
-const REQUIRED_MEMBERS: &[&str] = &[
-    "version",
-    "md5sum",
-    "config",
-    "files",
-    "db/engine_backup.db",
-];
+/// Members engine-backup requires in every archive, besides its checksum file.
+const REQUIRED_MEMBERS: &[&str] = &["version", "config", "files", "db/engine_backup.db"];
 
 /// The restore options that matter.
 #[derive(Debug, Default)]
@@ -114,6 +108,20 @@ fn restore_in(
             .arg(&archive),
     )
     .map_err(|e| format!("Failed to unpack '{file}': {e}"))?;
+    let installed = engine_state::installed(&session.disk)
+        .map_err(|e| e.to_string())?
+        .ok_or("engine is not installed on this machine")?;
+    // verifyhash: the first checksum file of AVAILABLE_HASHERS found; 4.0 knows only md5sum.
+    let hasher = profile::restore_checksum_files(&installed.version)
+        .iter()
+        .find(|hasher| unpacked.join(hasher).is_file())
+        .ok_or("No supported hash file found")?;
+    run_tool(
+        Command::new(hasher)
+            .current_dir(&unpacked)
+            .args(["-c", hasher, "--status"]),
+    )
+    .map_err(|_| "Checksum verification failed".to_string())?;
     for member in REQUIRED_MEMBERS {
         if !unpacked.join(member).is_file() {
             return Err(format!(
@@ -121,22 +129,9 @@ fn restore_in(
             ));
         }
     }
-    run_tool(
-        Command::new("md5sum")
-            .current_dir(&unpacked)
-            .args(["-c", "md5sum", "--status"]),
-    )
-    .map_err(|_| "Md5sum check failed: the backup file is corrupted".to_string())?;
     let backup_version = read_trimmed(&unpacked.join("version"));
-    let installed = engine_state::installed(&session.disk)
-        .map_err(|e| e.to_string())?
-        .ok_or("engine is not installed on this machine")?;
-    if !profile::restore_allowed(&backup_version, &installed.version) {
-        return Err(format!(
-            "Backup was created by version '{}' and can not be restored using the installed version {}",
-            profile::major_minor(&backup_version),
-            profile::major_minor(&installed.version)
-        ));
+    if let Some(refusal) = profile::restore_refusal(&backup_version, &installed.version) {
+        return Err(refusal);
     }
     let files = unpacked.join("files");
     let listing = run_tool(Command::new("tar").arg("-tf").arg(&files))
@@ -155,11 +150,12 @@ fn restore_in(
                 .into(),
         );
     }
-    let dump_text = std::fs::read_to_string(unpacked.join("db/engine_backup.db"))
-        .map_err(|e| format!("cannot read the engine database dump: {e}"))?;
-    let dump: EngineDb = serde_json::from_str(&dump_text)
-        .map_err(|e| format!("Errors while restoring database engine: invalid dump ({e})"))?;
-
+    let dump = pgdump::read_engine_state(&unpacked.join("db/engine_backup.db"))
+        .map_err(|e| format!("Errors while restoring database engine: {e}"))?;
+    if dwh {
+        pgdump::check_dump(&unpacked.join("db/dwh_backup.db"))
+            .map_err(|e| format!("Errors while restoring database ovirt_engine_history: {e}"))?;
+    }
     out("Restoring:");
     out("- Files");
     restore_files(

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub fn release_36() -> EngineRelease {
     EngineRelease {
         version: "3.6.7.5".into(),
-        os_version: "el6".into(),
+        os_version: "centos6".into(),
         api_versions: vec![3],
     }
 }
@@ -32,7 +32,7 @@ pub fn release_40() -> EngineRelease {
 pub fn release_44() -> EngineRelease {
     EngineRelease {
         version: "4.4.10.7".into(),
-        os_version: "el8".into(),
+        os_version: "centos8".into(),
         api_versions: vec![3, 4],
     }
 }
