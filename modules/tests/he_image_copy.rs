@@ -461,8 +461,13 @@ struct Ova {
 }
 
 fn ovf(file_ref: &str) -> String {
+    ovf_declaring(file_ref, "COW")
+}
+
+/// An OVF whose disk is `ovf:volume-format` `format` (`COW` or `RAW`).
+fn ovf_declaring(file_ref: &str, format: &str) -> String {
     format!(
-        r#"<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1/" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ovf:version="0.9"><References><File ovf:href="{file_ref}" ovf:id="VOL" ovf:size="33554432"/></References><Section xsi:type="ovf:DiskSection_Type"><Disk ovf:diskId="VOL" ovf:size="1" ovf:actual_size="1" ovf:fileRef="{file_ref}" ovf:volume-format="COW" ovf:boot="true"/></Section><Content xsi:type="ovf:VirtualSystem_Type" ovf:id="out"><Section xsi:type="ovf:VirtualHardwareSection_Type"><Item><rasd:ResourceType>3</rasd:ResourceType><rasd:num_of_sockets>1</rasd:num_of_sockets><rasd:cpu_per_socket>4</rasd:cpu_per_socket></Item><Item><rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>16384</rasd:VirtualQuantity></Item></Section></Content></ovf:Envelope>"#
+        r#"<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1/" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ovf:version="0.9"><References><File ovf:href="{file_ref}" ovf:id="VOL" ovf:size="33554432"/></References><Section xsi:type="ovf:DiskSection_Type"><Disk ovf:diskId="VOL" ovf:size="1" ovf:actual_size="1" ovf:fileRef="{file_ref}" ovf:volume-format="{format}" ovf:boot="true"/></Section><Content xsi:type="ovf:VirtualSystem_Type" ovf:id="out"><Section xsi:type="ovf:VirtualHardwareSection_Type"><Item><rasd:ResourceType>3</rasd:ResourceType><rasd:num_of_sockets>1</rasd:num_of_sockets><rasd:cpu_per_socket>4</rasd:cpu_per_socket></Item><Item><rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>16384</rasd:VirtualQuantity></Item></Section></Content></ovf:Envelope>"#
     )
 }
 
@@ -563,7 +568,7 @@ fn stages_an_ova_in_one_pass_then_copies_the_staged_image() {
     assert_eq!(ovf["sha1"], json!(ova.sha1));
     assert_eq!(
         ovf["ovf"],
-        json!({"disk_size_gib": 1, "file_ref": "IMG/VOL", "disk_alias": "virtio-disk0", "cpus": 4, "memory_mb": 16384})
+        json!({"disk_size_gib": 1, "file_ref": "IMG/VOL", "disk_alias": "virtio-disk0", "volume_format": "COW", "cpus": 4, "memory_mb": 16384})
     );
     assert_eq!(ovf["disk_member"], json!("images/IMG/VOL"));
     assert_eq!(ovf["disk_virtual_size_bytes"], json!(32 * MIB));
@@ -603,6 +608,37 @@ fn a_plain_tar_ova_named_by_an_appliance_description_goes_straight_to_a_destinat
     );
     run.assert_ok();
     assert_eq!(std::fs::read(&dest).unwrap(), ova.raw);
+}
+
+/// An engine-written OVF declaring `ovf:volume-format="RAW"` with a raw disk member: read
+/// as raw, staged as it is (no conversion), copied.
+#[test]
+fn a_raw_ova_disk_is_staged_as_it_is() {
+    let work = tempfile::tempdir().unwrap();
+    let ova = build_ova(
+        work.path(),
+        "raw",
+        true,
+        Some(&ovf_declaring("IMG/VOL", "RAW")),
+        Some("images/IMG/VOL"),
+        true,
+    );
+    let stage = work.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    let staged = copy_module(
+        json!({"src_ova": ova.path, "sha1": ova.sha1, "stage_dir": stage}),
+        work.path(),
+    );
+    staged.assert_ok();
+    assert_eq!(staged.result["ovf"]["ovf"]["volume_format"], json!("RAW"));
+    assert_eq!(
+        staged.result["ovf"]["disk_virtual_size_bytes"],
+        json!(32 * MIB)
+    );
+    let staged_path = PathBuf::from(staged.result["staged"].as_str().unwrap());
+    assert_eq!(staged_path, stage.join("raw.raw"));
+    assert_eq!(std::fs::read(&staged_path).unwrap(), ova.raw);
+    assert_eq!(std::fs::read_dir(&stage).unwrap().count(), 1);
 }
 
 #[test]
@@ -662,7 +698,19 @@ fn bad_ovas_are_refused_and_leave_nothing_staged() {
                 true,
             ),
             None,
-            "is not a qcow2 image",
+            "the OVF declares disk member images/IMG/VOL ovf:volume-format=\"COW\" but the member has no qcow2 magic",
+        ),
+        (
+            build_ova(
+                work.path(),
+                "qcow2-declared-raw",
+                true,
+                Some(&ovf_declaring("IMG/VOL", "RAW")),
+                Some("images/IMG/VOL"),
+                false,
+            ),
+            None,
+            "ovf:volume-format=\"RAW\" but the member is a qcow2 image (qcow2 magic)",
         ),
     ];
     for (ova, sha1, message) in cases {
@@ -704,4 +752,120 @@ fn an_ova_disk_bigger_than_the_target_is_refused_without_extend() {
     copy_module(json!({"src_ova": ova.path, "sha1": ova.sha1, "stage_dir": stage, "dest": dest, "extend": false}), work.path())
         .assert_failed_with("Error on volume size: the selected image (size 33554432 bytes, 32.0 MiB) doesn't fit the target volume (size 16777216 bytes, 16.0 MiB)");
     assert_eq!(std::fs::read(&dest).unwrap(), garbage);
+}
+
+/// A path that exists as neither file nor directory for anyone, root included: a symbolic
+/// link loop (open fails with ELOOP).
+fn unreadable_path(dir: &Path, name: &str) -> PathBuf {
+    let (a, b) = (dir.join(name), dir.join(format!("{name}.other")));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    a
+}
+
+/// Every path option, given a missing, an unreadable and a wrong-type path, fails before
+/// anything changes with a message naming that input and its path.
+#[test]
+fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let ova = good_ova(dir, "good", true);
+    let image = dir.join("image.raw");
+    std::fs::write(&image, vec![1u8; 1 << 16]).unwrap();
+    let a_dir = dir.join("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    let stage = dir.join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    let missing = dir.join("missing");
+    let looping = unreadable_path(dir, "loop");
+    let file = image.clone();
+    // option, base arguments, the wrong-type path, and what each message must say.
+    let table: Vec<(&str, Value, &Path, [&str; 3])> = vec![
+        (
+            "src_ova",
+            json!({"stage_dir": stage}),
+            &a_dir,
+            [
+                "cannot read OVA",
+                "cannot read OVA",
+                "is not a regular file",
+            ],
+        ),
+        (
+            "stage_dir",
+            json!({"src_ova": ova.path}),
+            &file,
+            [
+                "stage directory {} does not exist",
+                "stage directory {} cannot be used: Too many levels of symbolic links",
+                "stage directory {} is not a directory",
+            ],
+        ),
+        (
+            "appliance_desc",
+            json!({"stage_dir": stage}),
+            &a_dir,
+            [
+                "cannot read appliance description {}: No such file",
+                "cannot read appliance description {}: Too many levels",
+                "cannot read appliance description {}: Is a directory",
+            ],
+        ),
+        (
+            "src",
+            json!({"dest": dir.join("dest.raw")}),
+            &a_dir,
+            [
+                "cannot read image {}: No such file",
+                "cannot read image {}: Too many levels",
+                "cannot read image {}: Is a directory",
+            ],
+        ),
+        (
+            "he_conf",
+            json!({"src": image, "dest": dir.join("dest.raw")}),
+            &a_dir,
+            [
+                "cannot read hosted-engine configuration {}: No such file",
+                "cannot read hosted-engine configuration {}: Too many levels",
+                "cannot read hosted-engine configuration {}: Is a directory",
+            ],
+        ),
+    ];
+    for (option, base, wrong_type, messages) in table {
+        for (path, message) in [missing.as_path(), looping.as_path(), wrong_type]
+            .into_iter()
+            .zip(messages)
+        {
+            let mut args = base.clone();
+            args[option] = json!(path);
+            let run = copy_module(args, dir);
+            let expected = message.replace("{}", &path.display().to_string());
+            run.assert_failed_with(&expected);
+            assert!(
+                run.msg().contains(&path.display().to_string()),
+                "{option}: {}",
+                run.msg()
+            );
+            assert_eq!(std::fs::read_dir(&stage).unwrap().count(), 0, "{option}");
+            assert!(!dir.join("dest.raw").exists(), "{option}: dest written");
+        }
+    }
+    // dest: a directory, a loop, a missing parent directory.
+    for (dest, message) in [
+        (
+            a_dir.clone(),
+            format!("option 'dest': {} is a directory", a_dir.display()),
+        ),
+        (
+            looping.clone(),
+            format!("cannot inspect destination {}", looping.display()),
+        ),
+        (
+            missing.join("dest.raw"),
+            format!("cannot create destination {}/dest.raw", missing.display()),
+        ),
+    ] {
+        copy_module(json!({"src": image, "dest": dest}), dir).assert_failed_with(&message);
+    }
 }

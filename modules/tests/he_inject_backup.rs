@@ -844,3 +844,57 @@ fn fails_when_the_read_back_checksum_differs() {
         "the disk may have been written"
     );
 }
+
+/// Every path option, given a missing, an unreadable (a symbolic link loop, which even root
+/// cannot open) and a wrong-type path, fails before anything runs with a message naming that
+/// input and its path.
+#[test]
+fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let backup = real_archives().remove(2);
+    let missing = dir.join("missing");
+    let looping = dir.join("loop");
+    std::os::unix::fs::symlink(dir.join("loop.other"), &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, dir.join("loop.other")).unwrap();
+    let a_dir = dir.join("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    let volume = json!({"sd_id": "sd", "image_id": "img", "volume_id": "vol"});
+    let table = [
+        (
+            "backup",
+            json!({"validate_only": true}),
+            [
+                "cannot read backup archive {}: No such file",
+                "cannot read backup archive {}: Too many levels",
+                "cannot read backup archive {}: it is not a regular file",
+            ],
+        ),
+        (
+            "disk",
+            json!({"backup": backup}),
+            [
+                "disk \"{}\" cannot be used: no such disk image",
+                "disk \"{}\" cannot be used: it cannot be read",
+                "disk \"{}\" cannot be used: it is a directory or a special file",
+            ],
+        ),
+        (
+            "he_conf",
+            json!({"backup": backup, "disk_volume": volume}),
+            [
+                "cannot read hosted-engine configuration {}: No such file",
+                "cannot read hosted-engine configuration {}: Too many levels",
+                "cannot read hosted-engine configuration {}: Is a directory",
+            ],
+        ),
+    ];
+    for (option, base, messages) in table {
+        for (path, message) in [&missing, &looping, &a_dir].into_iter().zip(messages) {
+            let mut args = base.clone();
+            args[option] = json!(path);
+            let run = run_module("he_inject_backup", args, dir, None);
+            run.assert_failed_with(&message.replace("{}", &path.display().to_string()));
+        }
+    }
+}

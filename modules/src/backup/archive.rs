@@ -67,7 +67,11 @@ pub fn validate(path: &Path, limits: &Limits) -> Result<BackupFacts, BackupError
         error,
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
-    let file_mtime_s = file.metadata().and_then(|m| m.modified()).ok();
+    let metadata = file.metadata().map_err(unreadable)?;
+    if !metadata.is_file() {
+        return Err(unreadable(io::Error::other("it is not a regular file")));
+    }
+    let file_mtime_s = metadata.modified().ok();
     let mut archive = HashingReader::<_, Sha256>::new(file);
     let outer_limits = limits.clone();
     let (compression, outer) = pipeline(

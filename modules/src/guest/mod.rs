@@ -202,16 +202,22 @@ fn quoted(what: &'static str, path: &str) -> Result<String, GuestError> {
     Ok(format!("\"{path}\""))
 }
 
-/// Whether `path` exists (for clear errors before guestfish starts).
+/// Whether `path` is a disk image file or block device (clear errors before guestfish starts).
 pub fn check_disk(path: &Path) -> Result<(), GuestError> {
-    match path.exists() {
-        true => Ok(()),
-        false => Err(GuestError::BadPath {
-            what: "disk",
-            path: path.display().to_string(),
-            reason: "no such disk image",
-        }),
-    }
+    use std::os::unix::fs::FileTypeExt;
+    let reason = match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() || metadata.file_type().is_block_device() => {
+            return Ok(())
+        }
+        Ok(_) => "it is a directory or a special file, not a disk image",
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => "no such disk image",
+        Err(_) => "it cannot be read (a looping link or no permission)",
+    };
+    Err(GuestError::BadPath {
+        what: "disk",
+        path: path.display().to_string(),
+        reason,
+    })
 }
 
 #[cfg(test)]

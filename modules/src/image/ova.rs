@@ -21,6 +21,9 @@ const DEFAULT_DISK_ALIAS: &str = "virtio-disk0";
 /// A bad or unreadable OVA.
 #[derive(Debug, thiserror::Error)]
 pub enum OvaError {
+    /// The stage directory is missing, unusable or not a directory.
+    #[error("stage directory {path} {reason}")]
+    StageDir { path: PathBuf, reason: String },
     /// Reading the OVA (or writing the staged disk) failed.
     #[error("cannot read OVA {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
@@ -184,8 +187,18 @@ fn read_into(
         path: path.to_path_buf(),
         reason: error.to_string(),
     };
+    if let Some(dir) = stage_dir {
+        check_stage_dir(dir)?;
+    }
     let file = File::open(path).map_err(io_error)?;
-    let total_bytes = file.metadata().map_err(io_error)?.len();
+    let metadata = file.metadata().map_err(io_error)?;
+    if !metadata.is_file() {
+        return Err(OvaError::NotTar {
+            path: path.to_path_buf(),
+            reason: "it is not a regular file".into(),
+        });
+    }
+    let total_bytes = metadata.len();
     let mut buffered = BufReader::with_capacity(
         1 << 20,
         Sha1Reader {
@@ -284,6 +297,22 @@ fn read_into(
         staged_disk: disk.staged.clone(),
         disk_member,
         warnings,
+    })
+}
+
+/// The stage directory must exist and be a directory before anything is read or written.
+fn check_stage_dir(dir: &Path) -> Result<(), OvaError> {
+    let reason = match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory".to_string(),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            "does not exist (create it first)".to_string()
+        }
+        Err(error) => format!("cannot be used: {error}"),
+    };
+    Err(OvaError::StageDir {
+        path: dir.to_path_buf(),
+        reason,
     })
 }
 
