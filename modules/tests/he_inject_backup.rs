@@ -571,15 +571,25 @@ fn lab_engine_backup_archive_validates() {
         .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     let archive = status["engine_backup"].as_str().unwrap();
+    // The lab's old engine is 3.6, its appliance 4.0: restorable there, not on 4.4.
     let run = run_module(
         "he_inject_backup",
-        json!({"backup": archive, "validate_only": true}),
+        json!({"backup": archive, "validate_only": true, "target_version": "4.0-20161202.1.el7"}),
         work.path(),
         None,
     );
     run.assert_ok();
     let backup = &run.result["backup"];
     assert_eq!(backup["engine_version"], json!("3.6.7.5"), "{backup}");
+    assert_eq!(backup["os_version"], json!("centos6"), "{backup}");
+    assert_eq!(backup["checksum_file"], json!("md5sum"), "{backup}");
+    run_module(
+        "he_inject_backup",
+        json!({"backup": archive, "validate_only": true, "target_version": "4.4.10.7"}),
+        work.path(),
+        None,
+    )
+    .assert_failed_with("cannot be restored by engine 4.4.10.7");
     assert_eq!(backup["dwh"], json!(true));
     assert_eq!(
         backup["sha256"],
