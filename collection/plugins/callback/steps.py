@@ -12,8 +12,9 @@ description:
   - The default screen output without the playbooks' plumbing, for operators who follow an
     upgrade on screen. Every step (module call), message (C(debug) tasks such as progress lines, plans and
     the summary), change, failure and the recap show as with the default output.
-  - Hidden are the C(included:) lines, skipped tasks (O(display_skipped_hosts)), and results
-    of the actions in O(plumbing_actions) that neither changed anything nor failed.
+  - Hidden are the C(included:) lines, skipped tasks (O(display_skipped_hosts)), and the
+    results of the actions in O(plumbing_actions) (facts, includes, reads and writes of the
+    playbooks' own state files, job polls) unless they failed.
   - With C(-v) or more, plumbing results and C(included:) lines show as with the default output
     (skipped tasks still follow O(display_skipped_hosts)).
   - Enable it in C(ansible.cfg) (C(stdout_callback = ovirt_he.upgrade.steps)) or with
@@ -28,7 +29,8 @@ options:
     default: false
   plumbing_actions:
     description:
-      - Actions whose results are hidden unless they changed something or failed.
+      - Actions whose results are hidden unless they failed (short names; C(ansible.builtin.) and
+        C(ansible.legacy.) prefixes are ignored).
     type: list
     elements: str
     default:
@@ -63,8 +65,8 @@ class CallbackModule(DefaultCallbackModule):
     CALLBACK_NAME = 'ovirt_he.upgrade.steps'
 
     def _is_plumbing(self, result):
-        """A result of a plumbing action that changed nothing, on a run that is not verbose."""
-        if self._display.verbosity > 0 or result.result.get('changed', False):
+        """A (successful) result of a plumbing action, on a run that is not verbose."""
+        if self._display.verbosity > 0:
             return False
         action = result.task.action.rsplit('.', 1)[-1]
         return action in self.get_option('plumbing_actions')
