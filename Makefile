@@ -23,8 +23,11 @@ modules: setup
 	cargo zigbuild --quiet --release --locked -p he-modules --bins --target $(TARGET).$(GLIBC)
 	@for m in $(MODULES); do install -m 0755 $(RELEASE_DIR)/$$m collection/plugins/modules/$$m; done
 
+# playbooks/ (the two playbooks, the tasks/ and vars/ they import, examples/) is copied into
+# the collection at build time, like the binaries: `ansible-playbook ovirt_he.upgrade.NAME`.
 collection: modules
-	@rm -rf build/dist && mkdir -p build/dist $(COLLECTIONS)
+	@rm -rf build/dist collection/playbooks && mkdir -p build/dist $(COLLECTIONS)
+	@cp -r playbooks collection/playbooks
 	ansible-galaxy collection build --force --output-path build/dist collection >/dev/null
 	ansible-galaxy collection install --force -p $(COLLECTIONS) build/dist/ovirt_he-upgrade-*.tar.gz >/dev/null
 	@echo "collection installed in $(COLLECTIONS)"
@@ -46,6 +49,7 @@ bench: collection
 clean:
 	rm -rf build target
 	find collection/plugins/modules -type f ! -name "*.yml" -delete
+	rm -rf collection/playbooks
 
 demo: collection
 	cargo build --quiet --locked -p he-lab

@@ -34,6 +34,24 @@ if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -x "$venv/bin/cargo-zigbuild" ] 
   "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20' ansible-lint molecule ziglang cargo-zigbuild
 fi
 
+# ansible-builder: a test checks that the execution environment definition gives a build context.
+if [ ! -x "$venv/bin/ansible-builder" ]; then
+  say "installing ansible-builder"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-builder>=3.1,<4'
+fi
+
+# ansible-test sanity bootstraps pip into each of its venvs with a script it downloads from a
+# host these machines cannot reach (get_pip_<its pip version>.py, cached under
+# ~/.ansible/test/cache): Python's own ensurepip does the same offline.
+pip_version=$("$venv/bin/python" -c 'import sys, types
+from ansible_test._internal.python_requirements import get_venv_packages
+print(get_venv_packages(types.SimpleNamespace(version="%d.%d" % sys.version_info[:2]))["pip"])')
+get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+if [ ! -f "$get_pip" ]; then
+  mkdir -p "$(dirname "$get_pip")"
+  printf 'import ensurepip\n\nensurepip.bootstrap(upgrade=True)\n' >"$get_pip"
+fi
+
 # The official oVirt Python SDK, to prove the lab's engine speaks what real clients expect.
 sdk_venv="$root/.venv-sdk"
 if ! "$sdk_venv/bin/python" -c 'import ovirtsdk4' >/dev/null 2>&1; then

@@ -1,7 +1,10 @@
-//! The built collection: installed modules run through ansible-playbook, docs, portability.
+//! The built collection: installed modules and playbooks run through ansible-playbook, the
+//! composed example, docs, portability, ansible-test sanity, the execution environment.
 
-use he_e2e::{collections_path, finish, path_with, repo_root, venv_tool};
-use std::path::PathBuf;
+use he_e2e::{
+    assert_success, backup_disks, collections_path, finish, path_with, repo_root, venv_tool, Lab,
+};
+use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
     repo_root().join("tests/fixtures/host")
@@ -199,4 +202,238 @@ fn playbooks_and_examples_pass_ansible_lint_production_profile() {
     ]);
     let run = finish(command);
     assert_eq!(run.code, 0, "ansible-lint: {}", run.text);
+}
+
+/// `ansible-playbook -i <lab inventory> ovirt_he.upgrade.NAME` from an empty directory: only
+/// the installed collection is used (no playbooks/, no ansible.cfg of the checkout).
+fn installed_playbook(
+    lab: &Lab,
+    name: &str,
+    args: &[&str],
+    stdout_callback: &str,
+) -> he_e2e::Finished {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut command = venv_tool("ansible-playbook");
+    command
+        .current_dir(elsewhere.path())
+        .env("ANSIBLE_STDOUT_CALLBACK", stdout_callback)
+        .arg("-i")
+        .arg(lab.inventory())
+        .arg(format!("ovirt_he.upgrade.{name}"))
+        .args(args);
+    finish(command)
+}
+
+/// Names of the shipped playbooks' set_fact tasks (`- name: X` right above `set_fact:`).
+fn set_fact_task_names() -> Vec<String> {
+    let mut names = Vec::new();
+    let mut dirs = vec![repo_root().join("playbooks")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for pair in lines.windows(2) {
+                if let (Some(name), "ansible.builtin.set_fact:") =
+                    (pair[0].strip_prefix("- name: "), pair[1])
+                {
+                    if !name.contains("{{") {
+                        names.push(name.trim_matches('"').to_string());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn the_installed_collection_alone_upgrades_and_rolls_back_with_quiet_output() {
+    let lab = Lab::start("el6-3.6:el7-4.0");
+    let upgrade = installed_playbook(
+        &lab,
+        "hosted_engine_upgrade",
+        &["-e", "he_leave_running=true"],
+        "ovirt_he.upgrade.steps",
+    );
+    assert_success(&upgrade);
+    let after = lab.inspect();
+    assert!(
+        after["engine_version"].as_str().unwrap().starts_with("4.0"),
+        "{after}"
+    );
+    assert_eq!(backup_disks(&after).len(), 1, "{after}");
+    // The operator's screen: steps, progress lines and the summary; no plumbing.
+    assert!(
+        upgrade.text.contains("Hosted engine upgrade finished"),
+        "{}",
+        upgrade.text
+    );
+    for hidden in ["included: ", "skipping: "] {
+        assert!(
+            !upgrade.text.contains(hidden),
+            "{hidden:?} shown:\n{}",
+            upgrade.text
+        );
+    }
+    for name in set_fact_task_names() {
+        assert!(
+            !upgrade.text.contains(&format!("TASK [{name}]")),
+            "set_fact task {name:?} shown:\n{}",
+            upgrade.text
+        );
+    }
+
+    let poweroff = lab.hosted_engine(&["--vm-poweroff"]);
+    assert_eq!(poweroff.code, 0, "{}", poweroff.text);
+    let rollback = installed_playbook(&lab, "hosted_engine_rollback", &[], "default");
+    assert_success(&rollback);
+    let start = lab.hosted_engine(&["--vm-start"]);
+    assert_eq!(start.code, 0, "{}", start.text);
+    let restored = lab.inspect();
+    assert!(
+        restored["engine_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("3.6"),
+        "the rollback brings the old engine back: {restored}"
+    );
+}
+
+#[test]
+fn the_composed_site_example_upgrades_the_lab_end_to_end() {
+    let lab = Lab::start("el7-4.3:el8-4.4");
+    let before = lab.inspect();
+    let appliance_desc = format!(
+        "he_appliance_desc={}",
+        before["appliance_desc"].as_str().unwrap()
+    );
+    let run = lab.playbook(
+        "playbooks/examples/site_upgrade.yml",
+        &["-e", &appliance_desc, "-e", "he_target_version=4.4"],
+    );
+    assert_success(&run);
+    assert!(run.text.contains("Engine upgraded to 4.4"), "{}", run.text);
+    let after = lab.inspect();
+    assert!(
+        after["engine_version"].as_str().unwrap().starts_with("4.4"),
+        "{after}"
+    );
+    let backups = backup_disks(&after);
+    assert_eq!(backups.len(), 1, "one registered backup disk: {after}");
+    assert_eq!(backups[0]["status"], "ok", "{after}");
+    let backup_image = backups[0]["id"].as_str().unwrap();
+    let backup_volume = after["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["image_id"] == backup_image)
+        .unwrap_or_else(|| panic!("no volume of the backup disk: {after}"));
+    assert_ne!(
+        backup_volume["sha256"], after["engine_disk"]["sha256"],
+        "the engine disk holds the new engine, the backup disk the old one"
+    );
+}
+
+/// A copy of the installed collection under ansible_collections/ovirt_he/upgrade, where
+/// ansible-test expects it (it writes tests/output there).
+fn collection_copy(root: &Path) -> PathBuf {
+    let copy = root.join("ansible_collections/ovirt_he/upgrade");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(collections_path().join("ansible_collections/ovirt_he/upgrade"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success(), "copying the installed collection failed");
+    copy
+}
+
+#[test]
+fn ansible_test_sanity_passes_on_the_built_collection() {
+    let root = tempfile::tempdir().unwrap();
+    let collection = collection_copy(root.path());
+    let mut python = venv_tool("python");
+    python.args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]);
+    let python_version = finish(python).text.trim().to_string();
+    let mut command = venv_tool("ansible-test");
+    command
+        .current_dir(&collection)
+        .args(["sanity", "--color", "no", "--python", &python_version]);
+    let run = finish(command);
+    assert_eq!(run.code, 0, "ansible-test sanity:\n{}", run.text);
+    assert!(!run.text.contains("ERROR"), "{}", run.text);
+}
+
+fn galaxy_version() -> String {
+    let galaxy = std::fs::read_to_string(repo_root().join("collection/galaxy.yml")).unwrap();
+    galaxy
+        .lines()
+        .find_map(|line| line.strip_prefix("version: "))
+        .expect("galaxy.yml has a version")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn ansible_builder_creates_the_execution_environment_build_context() {
+    let context = tempfile::tempdir().unwrap();
+    let mut command = venv_tool("ansible-builder");
+    command.args(["create", "--output-filename", "Containerfile", "-f"]);
+    command
+        .arg("collection/execution-environment.yml")
+        .arg("--context")
+        .arg(context.path());
+    let run = finish(command);
+    assert_eq!(run.code, 0, "ansible-builder create:\n{}", run.text);
+    assert!(!run.text.contains("WARNING"), "{}", run.text);
+
+    let containerfile = std::fs::read_to_string(context.path().join("Containerfile")).unwrap();
+    assert!(
+        containerfile.contains("ansible-galaxy collection install"),
+        "{containerfile}"
+    );
+    assert!(containerfile.contains("ansible-core"), "{containerfile}");
+    let tarball = format!("ovirt_he-upgrade-{}.tar.gz", galaxy_version());
+    let requirements =
+        std::fs::read_to_string(context.path().join("_build/requirements.yml")).unwrap();
+    assert!(
+        requirements.contains(&format!("/build/collections/{tarball}")),
+        "the EE installs the tarball of galaxy.yml's version: {requirements}"
+    );
+    let in_context = context.path().join("_build/collections").join(&tarball);
+    assert_eq!(
+        std::fs::read(&in_context).unwrap(),
+        std::fs::read(repo_root().join("build/dist").join(&tarball)).unwrap(),
+        "the build context holds the built collection"
+    );
+
+    // What the image build does with it: install the tarball, then ask the collection (through
+    // ansible-builder's own introspection) for its system and Python needs.
+    let installed = tempfile::tempdir().unwrap();
+    let mut install = venv_tool("ansible-galaxy");
+    install
+        .args(["collection", "install", "--force", "-p"])
+        .arg(installed.path())
+        .arg(&in_context);
+    let run = finish(install);
+    assert_eq!(run.code, 0, "{}", run.text);
+    let mut introspect = venv_tool("python");
+    introspect
+        .arg(context.path().join("_build/scripts/introspect.py"))
+        .arg("introspect")
+        .arg(installed.path());
+    let run = finish(introspect);
+    assert_eq!(run.code, 0, "{}", run.text);
+    assert!(
+        run.text
+            .contains("openssh-clients [platform:rpm]  # from collection ovirt_he.upgrade"),
+        "{}",
+        run.text
+    );
 }
