@@ -17,6 +17,7 @@ pub mod host;
 pub mod init;
 pub mod inventory;
 pub mod pki;
+pub mod ports;
 pub mod profile;
 pub mod report;
 pub mod shim;

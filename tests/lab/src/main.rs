@@ -118,7 +118,6 @@ fn run(args: &[String]) -> anyhow::Result<i32> {
                 engine_disk_size_bytes: config.engine_disk_size_bytes,
                 appliance_size_bytes: config.appliance_size_bytes.max(16 << 20),
                 force: true,
-                ports: Some((config.https_port, config.http_port)),
             };
             init::init(&options, &binary)?;
             println!(
@@ -162,7 +161,6 @@ fn cmd_init(dir: PathBuf, options: &[String], binary: &std::path::Path) -> anyho
         engine_disk_size_bytes: init::DEFAULT_ENGINE_DISK_BYTES,
         appliance_size_bytes: init::DEFAULT_APPLIANCE_BYTES,
         force: false,
-        ports: None,
     };
     let mut index = 0;
     while index < options.len() {
@@ -208,7 +206,7 @@ fn cmd_init(dir: PathBuf, options: &[String], binary: &std::path::Path) -> anyho
 /// Starts the daemon and the engine VM, and waits until the engine answers.
 fn cmd_up(config: &LabConfig, binary: &std::path::Path) -> anyhow::Result<i32> {
     let started = Instant::now();
-    daemon::start(config, binary)?;
+    let config = &daemon::start(config, binary)?;
     if !state::vm(config).exists() {
         let output = shim::hosted_engine::run(config, &["--vm-start".to_string()]);
         anyhow::ensure!(
