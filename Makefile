@@ -5,9 +5,8 @@ SHELL := /bin/bash
 ROOT := $(CURDIR)
 VENV := $(ROOT)/.venv
 export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
-# Binaries must run on EL8 hosts: link against glibc 2.28 with zig.
-TARGET := x86_64-unknown-linux-gnu
-GLIBC := 2.28
+# Modules run on every hosted-engine host, EL7 (glibc 2.17) included: fully static with musl.
+TARGET := x86_64-unknown-linux-musl
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 RELEASE_DIR := $(TARGET_DIR)/$(TARGET)/release
 MODULES := $(patsubst modules/src/bin/%.rs,%,$(wildcard modules/src/bin/he_*.rs))
@@ -20,7 +19,7 @@ setup:
 	@bash tests/tools/setup.sh
 
 modules: setup
-	cargo zigbuild --quiet --release --locked -p he-modules --bins --target $(TARGET).$(GLIBC)
+	cargo build --quiet --release --locked -p he-modules --bins --target $(TARGET)
 	@for m in $(MODULES); do install -m 0755 $(RELEASE_DIR)/$$m collection/plugins/modules/$$m; done
 
 # playbooks/ (the two playbooks, the tasks/ and vars/ they import, examples/) is copied into
@@ -37,7 +36,7 @@ DEBUG_DIR := $(TARGET_DIR)/debug
 test: collection
 	cargo build --quiet --locked --workspace --bins
 	HE_COLLECTIONS_PATH=$(COLLECTIONS) HE_RELEASE_DIR=$(RELEASE_DIR) HE_LAB_BIN=$(DEBUG_DIR)/he-lab \
-	  HE_LAB_SDK_PYTHON=$(ROOT)/.venv-sdk/bin/python \
+	  HE_LAB_SDK_PYTHON=$(ROOT)/.venv-sdk/bin/python HE_ANSIBLE_216_BIN=$(ROOT)/.venv-216/bin \
 	  cargo nextest run --locked --workspace --no-fail-fast
 
 bench: collection

@@ -244,11 +244,11 @@ fn an_expired_token_is_renewed_once() {
 
 #[test]
 fn engine_down_is_named() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port held (bound, never listening) for the whole test: connections are refused.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let work = tempfile::tempdir().unwrap();
     let run = run(
         &format!("https://127.0.0.1:{port}/ovirt-engine"),

@@ -8,7 +8,7 @@ sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
 apt_packages=(qemu-utils libguestfs-tools genisoimage xorriso e2fsprogs fdisk openssh-server openssh-client binutils python3-venv
-  python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev curl
+  python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev curl musl-tools
   postgresql-client)  # pg_restore: the lab's engine-backup restore reads real pg_dump archives
 missing=()
 for package in "${apt_packages[@]}"; do
@@ -28,10 +28,25 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 venv="$root/.venv"
-if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -x "$venv/bin/cargo-zigbuild" ] || [ ! -x "$venv/bin/molecule" ] || [ ! -x "$venv/bin/ansible-lint" ]; then
+if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -x "$venv/bin/molecule" ] || [ ! -x "$venv/bin/ansible-lint" ]; then
   say "creating Python venv in $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20' ansible-lint molecule ziglang cargo-zigbuild
+  "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20' ansible-lint molecule
+fi
+
+# ansible-core 2.16, the last that manages Python 2.7 and 3.6 hosts (EL7, EL8's platform-python):
+# the end-to-end tests run the upgrade with it too.
+venv_216="$root/.venv-216"
+if ! "$venv_216/bin/python" -c 'import sys, ansible.release; sys.exit(not ansible.release.__version__.startswith("2.16."))' 2>/dev/null; then
+  say "creating the ansible-core 2.16 venv in $venv_216"
+  python3 -m venv "$venv_216"
+  "$venv_216/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.16,<2.17'
+fi
+
+# The modules are static musl binaries: they run on any x86_64 Linux host, EL7 included.
+if ! rustup target list --installed | grep -x x86_64-unknown-linux-musl >/dev/null; then
+  say "adding the Rust target x86_64-unknown-linux-musl"
+  rustup target add x86_64-unknown-linux-musl
 fi
 
 # ansible-builder: a test checks that the execution environment definition gives a build context.

@@ -640,12 +640,12 @@ mod tests {
 
     #[test]
     fn connection_refused_is_retried_then_named() {
-        // A port nobody listens on: bind, note the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // A port held (bound, never listening) for the whole test: connections are refused.
+        let held =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let port = held.local_addr().unwrap().as_socket().unwrap().port();
         let client = Client::builder().build().unwrap();
         let url = format!("http://127.0.0.1:{port}/ovirt-engine/api");
         let policy = RetryPolicy {

@@ -74,7 +74,7 @@ impl Lab {
 
     /// The process and progress file of the unfinished step whose progress file ends in
     /// `.STEP.progress.json` (earlier runs left finished ones).
-    fn running_step(&self, step: &str) -> Option<(u64, PathBuf)> {
+    pub(crate) fn running_step(&self, step: &str) -> Option<(u64, PathBuf)> {
         let suffix = format!(".{step}.progress.json");
         std::fs::read_dir(self.dir.path().join("log"))
             .ok()?
@@ -90,7 +90,7 @@ impl Lab {
     }
 }
 
-fn read_record(file: &Path) -> Option<Value> {
+pub(crate) fn read_record(file: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()
 }
 
@@ -105,7 +105,7 @@ fn copy_percent(record: &Value) -> Option<f64> {
     text[start..end].parse().ok()
 }
 
-fn signal(pid: u64, name: &str) {
+pub(crate) fn signal(pid: u64, name: &str) {
     let _ = Command::new("kill")
         .args([format!("-{name}"), pid.to_string()])
         .status();

@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: the repository, the installed collection, Ansible.
 
+mod hold;
 mod kill;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +31,21 @@ pub fn collections_path() -> PathBuf {
 
 /// A command from the project's Python venv (`make setup` creates it).
 pub fn venv_tool(name: &str) -> Command {
-    let tool = repo_root().join(".venv/bin").join(name);
+    tool_in(&repo_root().join(".venv/bin"), name)
+}
+
+/// A command from the ansible-core 2.16 venv, the last ansible-core that manages Python 2.7
+/// and 3.6 hosts: `HE_ANSIBLE_216_BIN` (`make test` sets it), else `.venv-216/bin`.
+pub fn ansible_216_tool(name: &str) -> Command {
+    let bin = std::env::var_os("HE_ANSIBLE_216_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv-216/bin"));
+    tool_in(&bin, name)
+}
+
+/// `bin/name` (a venv's tool) set up for the installed collection, quiet and colourless.
+fn tool_in(bin: &Path, name: &str) -> Command {
+    let tool = bin.join(name);
     assert!(
         tool.is_file(),
         "{} is missing: run `make setup` first",
@@ -159,7 +174,16 @@ impl Lab {
 
     /// A playbook run against this lab: `ansible-playbook -i <inventory> PLAYBOOK ARGS`.
     pub fn playbook_command(&self, playbook: &str, args: &[&str]) -> Command {
-        let mut command = venv_tool("ansible-playbook");
+        self.playbook_command_with(venv_tool("ansible-playbook"), playbook, args)
+    }
+
+    /// [`Lab::playbook_command`] with another `ansible-playbook` (of another ansible-core).
+    pub fn playbook_command_with(
+        &self,
+        mut command: Command,
+        playbook: &str,
+        args: &[&str],
+    ) -> Command {
         command
             .arg("-i")
             .arg(self.inventory())

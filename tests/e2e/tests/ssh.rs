@@ -1,23 +1,9 @@
-//! The same upgrade over SSH to 127.0.0.1 (an sshd started by the test), as an operator runs it
-//! from a control node: modules are transferred and run on the "remote" host.
+//! The same upgrade over SSH (an sshd run by the test), as an operator runs it from a control
+//! node: modules are transferred and run on the "remote" host.
 
 use he_e2e::{assert_success, backup_disks, Lab};
-use std::path::Path;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-/// An sshd on 127.0.0.1 accepting one key for root; killed on drop.
-struct Sshd {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn keygen(path: &Path) {
     let status = Command::new("ssh-keygen")
@@ -28,50 +14,37 @@ fn keygen(path: &Path) {
     assert!(status.success());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_sshd(dir: &Path) -> Sshd {
+/// Keys, an sshd_config and an ssh_config whose ProxyCommand runs `sshd -i` (inetd mode) for
+/// each connection: the SSH session is a real one, and no port is chosen to be bound later by
+/// sshd (another test could take it in between). Returns the ssh_config.
+fn sshd_behind_proxy_command(dir: &Path) -> PathBuf {
     keygen(&dir.join("host_key"));
     keygen(&dir.join("client_key"));
     std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
     std::fs::create_dir_all("/run/sshd").unwrap();
-    let port = free_port();
-    let config = format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\n\
-         AuthorizedKeysFile {dir}/authorized_keys\nPermitRootLogin prohibit-password\n\
-         PasswordAuthentication no\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n",
+    let sshd_config = format!(
+        "HostKey {dir}/host_key\nAuthorizedKeysFile {dir}/authorized_keys\n\
+         PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\n\
+         UsePAM no\nSubsystem sftp internal-sftp\n",
         dir = dir.display()
     );
-    std::fs::write(dir.join("sshd_config"), config).unwrap();
-    let child = Command::new("/usr/sbin/sshd")
-        .arg("-D")
-        .arg("-e")
-        .arg("-f")
-        .arg(dir.join("sshd_config"))
-        .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
-        .spawn()
-        .expect("sshd starts (apt package openssh-server)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "sshd did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Sshd { child, port }
+    std::fs::write(dir.join("sshd_config"), sshd_config).unwrap();
+    let ssh_config = format!(
+        "Host *\n  ProxyCommand /usr/sbin/sshd -i -f {dir}/sshd_config -E {dir}/sshd.log\n\
+         \x20 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n\
+         \x20 IdentityFile {dir}/client_key\n  IdentitiesOnly yes\n",
+        dir = dir.display()
+    );
+    let path = dir.join("ssh_config");
+    std::fs::write(&path, ssh_config).unwrap();
+    path
 }
 
 #[test]
 fn upgrade_over_ssh_to_localhost() {
     let keys = tempfile::tempdir().unwrap();
-    let sshd = start_sshd(keys.path());
+    let ssh_config = sshd_behind_proxy_command(keys.path());
     let lab = Lab::start("el6-3.6:el7-4.0");
-    let port = sshd.port.to_string();
-    let key = keys.path().join("client_key").display().to_string();
     let run = lab.playbook(
         "playbooks/hosted_engine_upgrade.yml",
         &[
@@ -80,13 +53,9 @@ fn upgrade_over_ssh_to_localhost() {
             "-e",
             "ansible_host=127.0.0.1",
             "-e",
-            &format!("ansible_port={port}"),
-            "-e",
             "ansible_user=root",
             "-e",
-            &format!("ansible_ssh_private_key_file={key}"),
-            "-e",
-            "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
+            &format!("ansible_ssh_common_args='-F {}'", ssh_config.display()),
         ],
     );
     assert_success(&run);

@@ -1,7 +1,9 @@
 //! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback (checked,
 //! killed mid-copy, re-run), check mode.
 
-use he_e2e::{assert_success, backup_disks, prefix_sha256_and_zero_tail, Lab};
+use he_e2e::{
+    ansible_216_tool, assert_success, backup_disks, finish, prefix_sha256_and_zero_tail, Lab,
+};
 use serde_json::Value;
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
@@ -149,6 +151,50 @@ fn upgrade_and_rollback_el6_36_to_el7_40() {
 #[test]
 fn upgrade_and_rollback_el7_43_to_el8_44() {
     upgrade_and_rollback("el7-4.3:el8-4.4", "4.3", "4.4");
+}
+
+/// ansible-core 2.16 is the one that manages EL7 (Python 2.7) and EL8 platform-python (3.6)
+/// hosts: both shipped playbooks run with it, the upgrade and then the rollback.
+#[test]
+fn upgrade_then_rollback_with_ansible_core_2_16() {
+    let mut version = ansible_216_tool("ansible-playbook");
+    version.arg("--version");
+    let version = finish(version);
+    assert!(version.text.contains("[core 2.16."), "{}", version.text);
+    let lab = Lab::start("el6-3.6:el7-4.0");
+    let with_216 = |playbook: &str| {
+        finish(lab.playbook_command_with(ansible_216_tool("ansible-playbook"), playbook, &[]))
+    };
+
+    let upgrade = with_216(UPGRADE);
+    assert_success(&upgrade);
+    let upgraded = lab.inspect();
+    assert!(
+        upgraded["engine_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("4.0"),
+        "{upgraded}"
+    );
+    let backups = backup_disks(&upgraded);
+    assert_eq!(backups.len(), 1, "{upgraded}");
+    let backup = volume(&upgraded, backups[0]["id"].as_str().unwrap()).clone();
+
+    assert_success(&with_216(ROLLBACK));
+    let engine_disk = lab.inspect()["engine_disk"]["path"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .unwrap();
+    let (restored, zero_tail) =
+        prefix_sha256_and_zero_tail(&engine_disk, backup["capacity"].as_u64().unwrap());
+    assert_eq!(restored, backup["sha256"].as_str().unwrap());
+    assert!(zero_tail);
+    let start = lab.hosted_engine(&["--vm-start"]);
+    assert_eq!(start.code, 0, "{}", start.text);
+    assert!(lab.inspect()["engine_version"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("3.6"));
 }
 
 #[test]

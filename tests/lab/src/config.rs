@@ -1,5 +1,6 @@
 //! The lab's identity and layout: ids, paths, ports and profile, saved as `DIR/lab.json`.
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,8 @@ pub struct LabConfig {
     pub engine_image_id: String,
     pub engine_volume_id: String,
     pub engine_disk_size_bytes: u64,
-    /// Ports on 127.0.0.1: HTTPS (API, SSO, pki-resource) and HTTP (health, pki-resource).
+    /// Ports on 127.0.0.1: HTTPS (API, SSO, pki-resource) and HTTP (health, pki-resource);
+    /// 0 until `he-lab up`, whose daemon holds the ports the kernel chose (see [`crate::ports`]).
     pub https_port: u16,
     pub http_port: u16,
     /// Admin user (`admin@internal`); its password lives in `admin_password_file`.
@@ -74,9 +76,14 @@ impl LabConfig {
         Ok(serde_json::from_str(&text)?)
     }
 
-    /// Writes `DIR/lab.json`.
+    /// Writes `DIR/lab.json` (whole: a tool reading it meanwhile sees the old or the new one).
     pub fn save(&self) -> anyhow::Result<()> {
-        std::fs::write(Self::path(&self.dir), serde_json::to_string_pretty(self)?)?;
+        let path = Self::path(&self.dir);
+        let partial = path.with_extension("json.partial");
+        std::fs::write(&partial, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        std::fs::rename(&partial, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
         Ok(())
     }
 

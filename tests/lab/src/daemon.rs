@@ -3,8 +3,9 @@
 //! (`state/daemon.sock`, one JSON request and one JSON reply per connection).
 
 use crate::config::LabConfig;
-use crate::state;
+use crate::ports::HeldPort;
 use crate::vm::boot::{self, StopKind, VmControl};
+use crate::{inventory, state};
 use anyhow::Context as _;
 use serde_json::{json, Value};
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -27,9 +28,19 @@ struct Running {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The daemon's main loop: serves the control socket until asked to quit.
-pub fn run(config: LabConfig) -> anyhow::Result<()> {
+/// The daemon's main loop: holds the engine's ports, serves the control socket until asked
+/// to quit.
+pub fn run(mut config: LabConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.state_dir())?;
+    let (https, http) = (HeldPort::new(), HeldPort::new());
+    let (https, http) = (
+        https.context("cannot hold a port for the engine's HTTPS")?,
+        http.context("cannot hold a port for the engine's HTTP")?,
+    );
+    config.https_port = https.port;
+    config.http_port = http.port;
+    config.save()?;
+    inventory::write_variables(&config)?;
     let socket = config.control_socket_path();
     let _ = std::fs::remove_file(&socket);
     let listener =
@@ -179,10 +190,10 @@ pub fn is_running(config: &LabConfig) -> bool {
 }
 
 /// Starts the daemon in the background (new session, log in `state/daemon.log`) unless it
-/// runs, and waits until it answers.
-pub fn start(config: &LabConfig, he_lab_binary: &std::path::Path) -> anyhow::Result<()> {
+/// runs, and waits until it answers. Returns the configuration with the ports it holds.
+pub fn start(config: &LabConfig, he_lab_binary: &std::path::Path) -> anyhow::Result<LabConfig> {
     if is_running(config) {
-        return Ok(());
+        return LabConfig::load(&config.dir);
     }
     use std::os::unix::process::CommandExt as _;
     let log_file = std::fs::OpenOptions::new()
@@ -211,7 +222,7 @@ pub fn start(config: &LabConfig, he_lab_binary: &std::path::Path) -> anyhow::Res
         if is_running(config) {
             // The daemon is detached; reap it later only if it already exited.
             let _ = child.try_wait();
-            return Ok(());
+            return LabConfig::load(&config.dir);
         }
         if let Some(status) = child.try_wait()? {
             anyhow::bail!(

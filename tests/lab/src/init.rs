@@ -1,5 +1,5 @@
-//! `he-lab init`: creates a complete lab, deterministically for a seed (ids, ports, file
-//! contents; only the TLS keys are fresh).
+//! `he-lab init`: creates a complete lab, deterministically for a seed (ids and file contents;
+//! only the TLS keys are fresh). The engine's ports are chosen by the daemon at `he-lab up`.
 
 use crate::config::LabConfig;
 use crate::engine::db::{default_admin_password, derived_uuid, EngineDb};
@@ -23,8 +23,6 @@ pub struct InitOptions {
     pub appliance_size_bytes: u64,
     /// Replace an existing lab.
     pub force: bool,
-    /// Ports to keep (HTTPS, HTTP) when they are free, e.g. on `reset`.
-    pub ports: Option<(u16, u16)>,
 }
 
 /// Default engine disk size (64 MiB keeps init + up fast).
@@ -58,12 +56,6 @@ pub fn init(options: &InitOptions, he_lab_binary: &Path) -> anyhow::Result<LabCo
     }
     clear_dir(&dir)?;
     let id = |label: &str| derived_uuid(options.seed, label);
-    let (https_port, http_port) = match options.ports {
-        Some((https, http)) if port_free(u64::from(https)) && port_free(u64::from(http)) => {
-            (https, http)
-        }
-        _ => pick_ports(options.seed)?,
-    };
     let config = LabConfig {
         dir: dir.clone(),
         profile: options.profile.clone(),
@@ -82,8 +74,9 @@ pub fn init(options: &InitOptions, he_lab_binary: &Path) -> anyhow::Result<LabCo
         engine_image_id: id("image/engine"),
         engine_volume_id: id("volume/engine"),
         engine_disk_size_bytes: options.engine_disk_size_bytes,
-        https_port,
-        http_port,
+        // Unknown until `he-lab up`: the daemon holds ports the kernel chose and records them.
+        https_port: 0,
+        http_port: 0,
         admin_user: "admin@internal".into(),
         appliance_size_bytes: options.appliance_size_bytes,
     };
@@ -219,23 +212,4 @@ fn clear_dir(dir: &Path) -> anyhow::Result<()> {
         result.with_context(|| format!("cannot remove {}", path.display()))?;
     }
     Ok(())
-}
-
-/// Whether `port` can be listened on at 127.0.0.1.
-fn port_free(port: u64) -> bool {
-    std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok()
-}
-
-/// Two free ports on 127.0.0.1 starting at a seed-derived base (HTTPS, then HTTP).
-fn pick_ports(seed: u64) -> anyhow::Result<(u16, u16)> {
-    let base = 20_000 + (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) % 20_000;
-    let free = port_free;
-    let mut port = base;
-    while port < 60_000 {
-        if free(port) && free(port + 1) {
-            return Ok((port as u16, port as u16 + 1));
-        }
-        port += 2;
-    }
-    anyhow::bail!("no two free consecutive ports on 127.0.0.1 from {base}")
 }

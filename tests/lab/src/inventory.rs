@@ -104,11 +104,18 @@ fn wrapper(he_lab: &Path, dir: &Path, tool: &str) -> String {
     )
 }
 
-/// Writes `inventory.yml`, `vars.yml`, `env.sh` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
-pub fn write(config: &LabConfig, he_lab: &Path) -> anyhow::Result<()> {
+/// Writes `inventory.yml` and `vars.yml` (again when the daemon knows the engine's ports).
+pub fn write_variables(config: &LabConfig) -> anyhow::Result<()> {
     std::fs::write(config.inventory_path(), render(config))
         .with_context(|| format!("cannot write {}", config.inventory_path().display()))?;
-    std::fs::write(config.dir.join("vars.yml"), render_vars(config))?;
+    let vars = config.dir.join("vars.yml");
+    std::fs::write(&vars, render_vars(config))
+        .with_context(|| format!("cannot write {}", vars.display()))
+}
+
+/// Writes `inventory.yml`, `vars.yml`, `env.sh` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
+pub fn write(config: &LabConfig, he_lab: &Path) -> anyhow::Result<()> {
+    write_variables(config)?;
     std::fs::write(config.dir.join("env.sh"), render_env(config))?;
     let bin = config.bin_dir();
     std::fs::create_dir_all(&bin)?;

@@ -18,6 +18,7 @@ pub mod init;
 pub mod inventory;
 pub mod pgdump;
 pub mod pki;
+pub mod ports;
 pub mod profile;
 pub mod report;
 pub mod shim;

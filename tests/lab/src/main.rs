@@ -197,7 +197,6 @@ fn cmd_init(dir: PathBuf, args: InitArgs, binary: &Path) -> anyhow::Result<u8> {
         engine_disk_size_bytes: args.engine_disk_size,
         appliance_size_bytes: args.appliance_size,
         force: args.force,
-        ports: None,
     };
     let started = Instant::now();
     let config = init::init(&options, binary)?;
@@ -212,7 +211,7 @@ fn cmd_init(dir: PathBuf, args: InitArgs, binary: &Path) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Rebuilds the lab as `init` made it, keeping its ports when they are free.
+/// Rebuilds the lab as `init` made it.
 fn cmd_reset(config: &LabConfig, binary: &Path) -> anyhow::Result<u8> {
     let options = InitOptions {
         dir: config.dir.clone(),
@@ -221,7 +220,6 @@ fn cmd_reset(config: &LabConfig, binary: &Path) -> anyhow::Result<u8> {
         engine_disk_size_bytes: config.engine_disk_size_bytes,
         appliance_size_bytes: config.appliance_size_bytes.max(16 << 20),
         force: true,
-        ports: Some((config.https_port, config.http_port)),
     };
     init::init(&options, binary)?;
     println!(
@@ -234,7 +232,7 @@ fn cmd_reset(config: &LabConfig, binary: &Path) -> anyhow::Result<u8> {
 /// Starts the daemon and the engine VM, and waits until the engine answers.
 fn cmd_up(config: &LabConfig, binary: &Path) -> anyhow::Result<u8> {
     let started = Instant::now();
-    daemon::start(config, binary)?;
+    let config = &daemon::start(config, binary)?;
     if !state::vm(config).exists() {
         let output = shim::hosted_engine::run(config, &["--vm-start".to_string()]);
         anyhow::ensure!(

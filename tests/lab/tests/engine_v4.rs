@@ -361,8 +361,10 @@ fn attached_domain_lists_unregistered_disks_too() {
 #[test]
 fn starts_and_stops_from_async_code_too() {
     let engine = TestEngine::start("v4-async", release_44());
-    let config = engine.config.clone();
+    let mut config = engine.config.clone();
     drop(engine);
+    // Ports the kernel chooses: the stopped engine's ones may be anybody's by now.
+    (config.https_port, config.http_port) = (0, 0);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -200,7 +200,9 @@ fn create_disk_v3(lab: &Lab, name: &str) -> String {
             .args(["-X", "POST", "--data", &body])
             .arg(format!(
                 "{}/api/disks",
-                lab.status["engine_url"].as_str().unwrap()
+                lab.json(&["status", "--json"])["engine_url"]
+                    .as_str()
+                    .unwrap()
             )),
     );
     let start = reply.find("<disk ").expect("a disk document") + "<disk ".len();

@@ -1,5 +1,5 @@
 //! Shared fixture for the fake-engine tests: a throw-away lab directory with its own CA and
-//! server certificate (rcgen), free ports, a seeded engine database, and a curl client.
+//! server certificate (rcgen), ports the kernel chose, a seeded engine database, and a curl client.
 
 #![allow(dead_code)]
 
@@ -46,14 +46,6 @@ pub struct TestEngine {
     server: Option<EngineServer>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -92,7 +84,7 @@ pub fn write_pki(dir: &Path, fqdn: &str) {
     std::fs::write(pki.join("engine.key"), key.serialize_pem()).unwrap();
 }
 
-/// A lab configuration with fresh ids and free ports.
+/// A lab configuration with fresh ids and ports 0 (the engine listens on ports the kernel chooses).
 pub fn lab_config(dir: &Path, old: &EngineRelease, new: &EngineRelease) -> LabConfig {
     let config = serde_json::json!({
         "dir": dir,
@@ -112,8 +104,8 @@ pub fn lab_config(dir: &Path, old: &EngineRelease, new: &EngineRelease) -> LabCo
         "engine_image_id": "2b8c9c3e-6c2d-4a8e-9d0a-5f1a2b3c4d5e",
         "engine_volume_id": "3ab9fff0-1111-4222-8333-444455556666",
         "engine_disk_size_bytes": 10u64 << 30,
-        "https_port": free_port(),
-        "http_port": free_port(),
+        "https_port": 0,
+        "http_port": 0,
         "admin_user": "admin@internal",
     });
     serde_json::from_value(config).expect("LabConfig fields changed; update the engine tests")
@@ -143,7 +135,7 @@ impl TestEngine {
     /// disk and the hosted-engine infrastructure volumes on the storage domain.
     pub fn start(name: &str, release: EngineRelease) -> TestEngine {
         let dir = temp_dir(name);
-        let config = lab_config(&dir, &release, &release_44());
+        let mut config = lab_config(&dir, &release, &release_44());
         write_pki(&dir, &config.fqdn);
         std::fs::create_dir_all(config.sd_dir().join("dom_md")).unwrap();
         std::fs::write(config.sd_dir().join("dom_md/metadata"), "VERSION=5\nEOF\n").unwrap();
@@ -184,6 +176,8 @@ impl TestEngine {
         db.save(&config).unwrap();
         let password = db.admin_password.clone();
         let server = engine::serve(&config).expect("engine starts");
+        config.https_port = server.https_addr.port();
+        config.http_port = server.http_addr.port();
         TestEngine {
             config,
             password,

@@ -165,9 +165,11 @@ impl Lab {
 
     /// The health page body, if the engine answers.
     pub fn health(&self) -> Option<String> {
+        // The URL as `up` recorded it: the engine's ports are chosen when the lab comes up.
+        let status = self.json(&["status", "--json"]);
         let output = Command::new("curl")
             .args(["-s", "--max-time", "5"])
-            .arg(self.status["health_url"].as_str().unwrap())
+            .arg(status["health_url"].as_str().unwrap())
             .output()
             .unwrap();
         output.status.success().then(|| text(&output.stdout))
