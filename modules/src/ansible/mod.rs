@@ -13,7 +13,7 @@ mod result;
 mod runner;
 mod seconds;
 
-pub use args::{InternalArgs, ModuleArgs};
+pub use args::{InternalArgs, MalformedArgs, ModuleArgs};
 pub use options::{
     at_most_one_of, exactly_one_of, take_named, take_rest, OptionError, OptionSet, Secret,
 };

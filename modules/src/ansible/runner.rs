@@ -3,13 +3,12 @@
 use super::args::{InternalArgs, ModuleArgs};
 use super::log;
 use super::options::{take_named, OptionSet};
-use super::progress;
+use super::progress::Reporter;
 use super::redact::{Redactor, MASK};
 use super::result::{Failure, Outcome};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use tracing::Dispatch;
 
 /// One Ansible module: its name, its options and what it does with them.
@@ -37,8 +36,8 @@ pub struct Context {
     pub run_id: String,
     /// The run log file, when it could be opened.
     pub log_file: Option<PathBuf>,
-    /// Whether this run reports into a progress file.
-    progress_file: bool,
+    /// Where long steps show what they are doing (the task's `progress_file`).
+    pub progress: Reporter,
     warnings: Vec<String>,
 }
 
@@ -59,11 +58,9 @@ struct CommonOptions {
     progress_file: Option<PathBuf>,
 }
 
-static REDACTOR: OnceLock<Redactor> = OnceLock::new();
-
 /// Runs module `M` as Ansible does (`MODULE ARGS_FILE`), prints its result and exits.
 pub fn run<M: Module>() -> ! {
-    install_panic_guard(M::NAME);
+    install_panic_guard(M::NAME, Redactor::default());
     let (result, failed) = match std::env::args_os().nth(1) {
         None => (
             failure_json(&super::args::ArgsError::Missing.to_string()),
@@ -71,7 +68,10 @@ pub fn run<M: Module>() -> ! {
         ),
         Some(path) => match ModuleArgs::from_file(path.as_ref()) {
             Err(error) => (failure_json(&error.to_string()), true),
-            Ok(args) => execute::<M>(args),
+            Ok(args) => {
+                install_panic_guard(M::NAME, redactor::<M>(&args.options));
+                execute::<M>(args)
+            }
         },
     };
     println!("{result}");
@@ -84,8 +84,7 @@ pub fn execute<M: Module>(args: ModuleArgs) -> (Value, bool) {
         internal,
         mut options,
     } = args;
-    let redactor = Redactor::new(secret_values(&options, M::SECRET_OPTIONS));
-    let _ = REDACTOR.set(redactor.clone());
+    let redactor = redactor::<M>(&options);
     let invocation = json!({ "module_args": masked_invocation(&options, M::SECRET_OPTIONS) });
 
     let common: CommonOptions =
@@ -99,9 +98,7 @@ pub fn execute<M: Module>(args: ModuleArgs) -> (Value, bool) {
             .map_err(anyhow::Error::from)
             .and_then(|typed| M::run(&mut context, typed));
         let (mut result, failed) = report::<M>(outcome, internal.diff);
-        if context.progress_file {
-            progress::finish(&finished_text::<M>(&result, failed), failed);
-        }
+        (context.progress).finish(&finished_text::<M>(&result, failed), failed);
         add_context_keys(&mut result, &context);
         finish(result, invocation, &redactor, failed)
     })
@@ -157,18 +154,18 @@ fn start_context<M: Module>(
             M::NAME
         )
     });
-    let progress_file = match common.progress_file {
-        Some(path) => match progress::start(path.clone(), M::NAME, redactor.clone()) {
-            Ok(()) => true,
+    let progress = match common.progress_file {
+        Some(path) => match Reporter::start(path.clone(), M::NAME, redactor.clone()) {
+            Ok(progress) => progress,
             Err(error) => {
                 warnings.push(format!(
                     "cannot write the progress file {}: {error}",
                     path.display()
                 ));
-                false
+                Reporter::none()
             }
         },
-        None => false,
+        None => Reporter::none(),
     };
     let context = Context {
         check_mode: internal.check_mode,
@@ -176,7 +173,7 @@ fn start_context<M: Module>(
         no_log: internal.no_log,
         run_id,
         log_file,
-        progress_file,
+        progress,
         warnings,
     };
     (context, dispatch)
@@ -263,6 +260,11 @@ fn finish(
     (redactor.json(result), failed)
 }
 
+/// Masks the values of `M`'s secret options.
+fn redactor<M: Module>(options: &Map<String, Value>) -> Redactor {
+    Redactor::new(secret_values(options, M::SECRET_OPTIONS))
+}
+
 fn secret_values(options: &Map<String, Value>, secret_names: &[&str]) -> Vec<String> {
     secret_names
         .iter()
@@ -291,8 +293,9 @@ fn masked_invocation(options: &Map<String, Value>, secret_names: &[&str]) -> Val
     )
 }
 
-/// A panic must still end in one failed JSON result, never a backtrace on stdout.
-fn install_panic_guard(module_name: &'static str) {
+/// A panic must still end in one failed JSON result, never a backtrace on stdout, and
+/// never show a secret `redactor` masks.
+fn install_panic_guard(module_name: &'static str, redactor: Redactor) {
     std::panic::set_hook(Box::new(move |info| {
         let payload = info
             .payload()
@@ -306,7 +309,7 @@ fn install_panic_guard(module_name: &'static str) {
             .unwrap_or_default();
         let message =
             format!("internal error in {module_name}: {payload}{location}; please report it");
-        let message = REDACTOR.get().map(|r| r.text(&message)).unwrap_or(message);
+        let message = redactor.text(&message);
         tracing::error!("{message}");
         println!("{}", failure_json(&message));
         std::process::exit(1);

@@ -67,6 +67,22 @@ pub fn restorable(backup: &str, target: &str, allowed_upgrades: &[String]) -> bo
             .any(|pair| pair.trim() == format!("{from}:{to}"))
 }
 
+/// [`restorable`], as an error naming the versions and the allowed pairs.
+pub fn check_restorable(
+    backup: &str,
+    target: &str,
+    allowed_upgrades: &[String],
+) -> Result<(), super::BackupError> {
+    match restorable(backup, target, allowed_upgrades) {
+        true => Ok(()),
+        false => Err(super::BackupError::NotRestorable {
+            backup: backup.to_string(),
+            target: target.to_string(),
+            allowed: allowed_upgrades.join(", "),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ mod walk;
 
 pub use archive::{validate, BackupFacts};
 pub use error::BackupError;
-pub use manifest::restorable;
+pub use manifest::{check_restorable, restorable};
 pub use stream::Compression;
 
 /// Size and count limits, applied to the archive and to `./files` separately (module
@@ -27,6 +27,15 @@ pub struct Limits {
     pub max_member_bytes: u64,
     /// Largest sum of member sizes, uncompressed.
     pub max_total_bytes: u64,
+}
+
+impl crate::ansible::OptionSet for Limits {
+    fn take(
+        options: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, crate::ansible::OptionError> {
+        let names = ["max_members", "max_member_bytes", "max_total_bytes"];
+        crate::ansible::take_named(options, &names)
+    }
 }
 
 impl Default for Limits {

@@ -4,6 +4,7 @@
 
 use super::progress::Progress;
 use super::qcow2;
+use crate::ansible::progress::Reporter;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use std::fs::File;
@@ -121,9 +122,10 @@ pub fn read(
     path: &Path,
     expected_sha1: Option<&str>,
     stage_dir: Option<&Path>,
+    progress: &Reporter,
 ) -> Result<OvaReport, OvaError> {
     let mut candidates = Vec::new();
-    let result = read_into(path, expected_sha1, stage_dir, &mut candidates);
+    let result = read_into(path, expected_sha1, stage_dir, progress, &mut candidates);
     let keep = result.as_ref().ok().and_then(|r| r.staged_disk.clone());
     for staged in candidates.iter().filter_map(|c| c.staged.as_ref()) {
         if Some(staged) != keep.as_ref() {
@@ -137,6 +139,7 @@ fn read_into(
     path: &Path,
     expected_sha1: Option<&str>,
     stage_dir: Option<&Path>,
+    progress: &Reporter,
     candidates: &mut Vec<Candidate>,
 ) -> Result<OvaReport, OvaError> {
     let io_error = |source| OvaError::Io {
@@ -155,7 +158,7 @@ fn read_into(
             file,
             hasher: Sha1::new(),
             read_bytes: 0,
-            progress: Progress::new(format!("read {}", path.display()), total_bytes),
+            progress: Progress::new(progress, format!("read {}", path.display()), total_bytes),
         },
     );
     let gzip = buffered
@@ -516,7 +519,13 @@ mod tests {
         );
         let stage = dir.path().join("stage");
         std::fs::create_dir(&stage).unwrap();
-        let report = read(&path, Some(&sha1.to_uppercase()), Some(&stage)).unwrap();
+        let report = read(
+            &path,
+            Some(&sha1.to_uppercase()),
+            Some(&stage),
+            &Reporter::none(),
+        )
+        .unwrap();
         assert_eq!(report.sha1, sha1);
         assert_eq!(report.disk_member, "images/IMG/VOL");
         assert_eq!(report.disk_member_bytes, disk.len() as u64);
@@ -543,9 +552,9 @@ mod tests {
                 ("images/IMG/VOL", &disk),
             ],
         );
-        let report = read(&path, None, None).unwrap();
+        let report = read(&path, None, None, &Reporter::none()).unwrap();
         assert_eq!((report.sha1.clone(), report.staged_disk), (sha1, None));
-        let error = read(&path, Some(&"0".repeat(40)), None)
+        let error = read(&path, Some(&"0".repeat(40)), None, &Reporter::none())
             .unwrap_err()
             .to_string();
         assert!(error.contains("is corrupted: SHA-1"), "{error}");
