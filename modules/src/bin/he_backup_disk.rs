@@ -1,64 +1,14 @@
 //! he_backup_disk: creates (present), lists with the engine down (query) or deletes (absent)
 //! the floating disk that holds a copy of the engine VM disk during an upgrade.
 use anyhow::Context as _;
-use he_modules::ansible::{self, at_most_one_of, take_rest, Context, Module};
-use he_modules::ansible::{OptionError, OptionSet, Outcome, Seconds};
-use he_modules::engine::backup_disk_states::{self, DiskToDelete, Present};
+use he_modules::ansible::{self, Context, Module, Outcome};
+use he_modules::engine::backup_disk_states::{self, BackupDiskOptions as Options};
+use he_modules::engine::backup_disk_states::{DiskToDelete, State};
 use he_modules::engine::backup_disks::{self, Size};
 use he_modules::engine::disks::NewDisk;
 use he_modules::engine::{Connection, EngineOptions};
-use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use std::path::PathBuf;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Options {
-    #[serde(default)]
-    state: State,
-    name: Option<String>,
-    disk_id: Option<String>,
-    size: Option<Size>,
-    storage_domain: Option<String>,
-    #[serde(default = "default_he_conf")]
-    he_conf: PathBuf,
-    #[serde(default = "Seconds::of::<3600>")]
-    wait_timeout: Seconds,
-}
-
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "lowercase")]
-enum State {
-    #[default]
-    Present,
-    Query,
-    Absent,
-}
-
-fn default_he_conf() -> PathBuf {
-    PathBuf::from(DEFAULT_HE_CONF)
-}
-
-impl OptionSet for Options {
-    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
-        let options: Options = take_rest(options)?;
-        at_most_one_of(&[
-            ("name", options.name.is_some()),
-            ("disk_id", options.disk_id.is_some()),
-        ])?;
-        if options.disk_id.is_some() && options.state != State::Absent {
-            return Err(OptionError(
-                "option 'disk_id' is only used with state=absent".into(),
-            ));
-        }
-        if options.state == State::Absent && options.name.is_none() && options.disk_id.is_none() {
-            return Err(OptionError("state=absent needs 'name' or 'disk_id'".into()));
-        }
-        Ok(options)
-    }
-}
+use serde_json::Value;
 
 struct HeBackupDisk;
 
@@ -117,36 +67,14 @@ fn present(
         sd_id: sd_id.to_string(),
     };
     let timeout = options.wait_timeout.duration();
-    Ok(
-        match backup_disk_states::present(
-            &mut engine,
-            planned,
-            he_conf.sp_id(),
-            timeout,
-            context.check_mode,
-        )? {
-            Present::Exists(disk) => Outcome::changed(false)
-                .msg(format!("backup disk {name} already exists ({})", disk.id))
-                .with("disk", &disk)
-                .diff(&disk, &disk),
-            Present::WouldCreate { planned, sd_name } => Outcome::changed(true)
-                .msg(format!(
-                    "would create backup disk {name} of {size_bytes} bytes on {sd_name}"
-                ))
-                .with(
-                    "disk",
-                    json!({ "name": name, "size": size_bytes, "sd_id": sd_id }),
-                )
-                .diff(Value::Null, &planned),
-            Present::Created(disk) => Outcome::changed(true)
-                .msg(format!(
-                    "created backup disk {name} ({}, {size_bytes} bytes)",
-                    disk.id
-                ))
-                .with("disk", &disk)
-                .diff(Value::Null, &disk),
-        },
-    )
+    let sp_id = he_conf.sp_id();
+    let present =
+        backup_disk_states::present(&mut engine, planned, sp_id, timeout, context.check_mode)?;
+    let (before, after) = present.diff();
+    Ok(Outcome::changed(present.changed())
+        .msg(present.summary(&name, size_bytes))
+        .with("disk", present.disk())
+        .diff(before, after))
 }
 
 fn absent(
@@ -159,15 +87,12 @@ fn absent(
     let engine_image = he_conf.engine_disk()?.image_id;
     let mut engine = Connection::open(&settings)?;
     let which = match (&options.disk_id, &options.name) {
-        (Some(id), _) => Some(DiskToDelete::Id(id.clone())),
-        (None, name) => name.clone().map(DiskToDelete::Name),
+        (Some(id), _) => DiskToDelete::Id(id.clone()),
+        (None, Some(name)) => DiskToDelete::Name(name.clone()),
+        (None, None) => anyhow::bail!("state=absent needs 'name' or 'disk_id'"),
     };
-    let deleted = match &which {
-        Some(which) => {
-            backup_disk_states::absent(&mut engine, which, &engine_image, context.check_mode)?
-        }
-        None => None,
-    };
+    let deleted =
+        backup_disk_states::absent(&mut engine, &which, &engine_image, context.check_mode)?;
     let Some(disk) = deleted else {
         return Ok(Outcome::changed(false).msg("no such backup disk: nothing to delete"));
     };

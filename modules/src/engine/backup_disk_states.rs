@@ -1,11 +1,76 @@
-//! `he_backup_disk`'s states against the engine: present (find or create a backup disk and
-//! wait until it is ok) and absent (delete a backup disk, never the engine VM's own disk).
+//! `he_backup_disk`'s options and its states against the engine: present (find or create a
+//! backup disk and wait until it is ok) and absent (delete a backup disk, never the engine
+//! VM's own disk).
 
+use super::backup_disks::Size;
 use super::backup_disks::{self, BackupDisk};
 use super::disks::{self, NewDisk};
 use super::{storage_domains, wait, Connection};
-use serde_json::json;
+use crate::ansible::{at_most_one_of, take_rest, OptionError, OptionSet, Seconds};
+use crate::host::he_conf::DEFAULT_HE_CONF;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// The options of `he_backup_disk`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupDiskOptions {
+    /// What to do.
+    #[serde(default)]
+    pub state: State,
+    /// The backup disk's name (present, query, absent).
+    pub name: Option<String>,
+    /// The disk to delete, by id (absent).
+    pub disk_id: Option<String>,
+    /// Its size (present; default: the engine disk's).
+    pub size: Option<Size>,
+    /// Its storage domain (default: the hosted-engine one).
+    pub storage_domain: Option<String>,
+    /// hosted-engine.conf.
+    #[serde(default = "default_he_conf")]
+    pub he_conf: PathBuf,
+    /// Longest wait for a new disk to be ok.
+    #[serde(default = "Seconds::of::<3600>")]
+    pub wait_timeout: Seconds,
+}
+
+/// The `state` option.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Find or create the disk.
+    #[default]
+    Present,
+    /// List backup disks from vdsm (the engine may be down).
+    Query,
+    /// Delete the disk.
+    Absent,
+}
+
+fn default_he_conf() -> PathBuf {
+    PathBuf::from(DEFAULT_HE_CONF)
+}
+
+impl OptionSet for BackupDiskOptions {
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+        let options: Self = take_rest(options)?;
+        at_most_one_of(&[
+            ("name", options.name.is_some()),
+            ("disk_id", options.disk_id.is_some()),
+        ])?;
+        if options.disk_id.is_some() && options.state != State::Absent {
+            return Err(OptionError(
+                "option 'disk_id' is only used with state=absent".into(),
+            ));
+        }
+        if options.state == State::Absent && options.name.is_none() && options.disk_id.is_none() {
+            return Err(OptionError("state=absent needs 'name' or 'disk_id'".into()));
+        }
+        Ok(options)
+    }
+}
 
 /// What `state: present` found or did.
 #[derive(Debug)]
@@ -16,6 +81,48 @@ pub enum Present {
     WouldCreate { planned: NewDisk, sd_name: String },
     /// It was created and is ok.
     Created(BackupDisk),
+}
+
+impl Present {
+    /// Whether the run changed (or would change) anything.
+    pub fn changed(&self) -> bool {
+        !matches!(self, Present::Exists(_))
+    }
+
+    /// One line for the operator about the disk `name` of `size_bytes`.
+    pub fn summary(&self, name: &str, size_bytes: u64) -> String {
+        match self {
+            Present::Exists(disk) => format!("backup disk {name} already exists ({})", disk.id),
+            Present::WouldCreate { sd_name, .. } => {
+                format!("would create backup disk {name} of {size_bytes} bytes on {sd_name}")
+            }
+            Present::Created(disk) => {
+                format!(
+                    "created backup disk {name} ({}, {size_bytes} bytes)",
+                    disk.id
+                )
+            }
+        }
+    }
+
+    /// The `disk` return key: the disk, or what would be created.
+    pub fn disk(&self) -> Value {
+        match self {
+            Present::Exists(disk) | Present::Created(disk) => json!(disk),
+            Present::WouldCreate { planned, .. } => {
+                json!({ "name": planned.name, "size": planned.size_bytes, "sd_id": planned.sd_id })
+            }
+        }
+    }
+
+    /// The diff: the disk before and after.
+    pub fn diff(&self) -> (Value, Value) {
+        match self {
+            Present::Exists(disk) => (json!(disk), json!(disk)),
+            Present::WouldCreate { planned, .. } => (Value::Null, json!(planned)),
+            Present::Created(disk) => (Value::Null, json!(disk)),
+        }
+    }
 }
 
 /// Finds the disk `planned.name` or, when there is none, checks the free space and (unless
