@@ -2,10 +2,11 @@
 
 use super::args::{InternalArgs, ModuleArgs};
 use super::log;
-use super::options::{take_named, OptionSet};
+use super::options::{take_group, OptionSet};
 use super::progress::Reporter;
 use super::redact::{Redactor, MASK};
 use super::result::{Failure, Outcome};
+use super::spec::{self, OptionSpec};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -51,17 +52,36 @@ impl Context {
 }
 
 /// Options every module accepts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct CommonOptions {
-    log_dir: Option<PathBuf>,
+    #[serde(default = "default_log_dir")]
+    log_dir: PathBuf,
     run_id: Option<String>,
     progress_file: Option<PathBuf>,
+}
+
+fn default_log_dir() -> PathBuf {
+    PathBuf::from(log::DEFAULT_LOG_DIR)
+}
+
+/// The argument that makes a module binary print its options as JSON (the docs test reads
+/// them) instead of running; Ansible always passes an args file.
+pub const OPTION_SPEC_ARG: &str = "--option-spec";
+
+/// Every option module `M` accepts, the common ones first, secrets marked `no_log`.
+pub fn option_spec<M: Module>() -> Vec<OptionSpec> {
+    let mut all = [spec::of::<CommonOptions>(), M::Options::spec()].concat();
+    for option in &mut all {
+        option.no_log = M::SECRET_OPTIONS.contains(&option.name.as_str());
+    }
+    all
 }
 
 /// Runs module `M` as Ansible does (`MODULE ARGS_FILE`), prints its result and exits.
 pub fn run<M: Module>() -> ! {
     install_panic_guard(M::NAME, Redactor::default());
     let (result, failed) = match std::env::args_os().nth(1) {
+        Some(arg) if arg == OPTION_SPEC_ARG => (json!(option_spec::<M>()), false),
         None => (
             failure_json(&super::args::ArgsError::Missing.to_string()),
             true,
@@ -87,11 +107,10 @@ pub fn execute<M: Module>(args: ModuleArgs) -> (Value, bool) {
     let redactor = redactor::<M>(&options);
     let invocation = json!({ "module_args": masked_invocation(&options, M::SECRET_OPTIONS) });
 
-    let common: CommonOptions =
-        match take_named(&mut options, &["log_dir", "run_id", "progress_file"]) {
-            Ok(common) => common,
-            Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
-        };
+    let common: CommonOptions = match take_group(&mut options) {
+        Ok(common) => common,
+        Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
+    };
     let (mut context, dispatch) = start_context::<M>(&internal, common, &redactor);
     tracing::dispatcher::with_default(&dispatch, || {
         let outcome = M::Options::take(&mut options)
@@ -131,9 +150,7 @@ fn start_context<M: Module>(
     redactor: &Redactor,
 ) -> (Context, Dispatch) {
     let run_id = common.run_id.unwrap_or_else(default_run_id::<M>);
-    let log_dir = common
-        .log_dir
-        .unwrap_or_else(|| PathBuf::from(log::DEFAULT_LOG_DIR));
+    let log_dir = common.log_dir;
     let mut warnings = Vec::new();
     let (log_file, dispatch) =
         match log::start(&log_dir, &run_id, internal.verbosity, redactor.clone()) {
@@ -319,9 +336,10 @@ fn install_panic_guard(module_name: &'static str, redactor: Redactor) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ansible::spec::{self, OptionSpec};
     use crate::ansible::{take_rest, OptionError, Secret};
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct EchoOptions {
         word: String,
@@ -333,6 +351,10 @@ mod tests {
     impl OptionSet for EchoOptions {
         fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
             take_rest(options)
+        }
+
+        fn spec() -> Vec<OptionSpec> {
+            spec::of::<Self>()
         }
     }
 

@@ -18,7 +18,9 @@ pub use stream::Compression;
 
 /// Size and count limits, applied to the archive and to `./files` separately (module
 /// options `max_members`, `max_member_bytes`, `max_total_bytes`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Most members in one tar stream.
@@ -33,8 +35,11 @@ impl crate::ansible::OptionSet for Limits {
     fn take(
         options: &mut serde_json::Map<String, serde_json::Value>,
     ) -> Result<Self, crate::ansible::OptionError> {
-        let names = ["max_members", "max_member_bytes", "max_total_bytes"];
-        crate::ansible::take_named(options, &names)
+        crate::ansible::take_group(options)
+    }
+
+    fn spec() -> Vec<crate::ansible::spec::OptionSpec> {
+        crate::ansible::spec::of::<Self>()
     }
 }
 

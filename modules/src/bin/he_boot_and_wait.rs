@@ -1,6 +1,7 @@
 //! he_boot_and_wait: boot the engine VM (optionally with an ISO) and follow it until the engine is healthy; or stop it.
 
 use anyhow::Context as _;
+use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::Seconds;
 use he_modules::ansible::{
     self, take_rest, Context, Failure, Module, OptionError, OptionSet, Outcome,
@@ -9,18 +10,19 @@ use he_modules::host::{he_conf::DEFAULT_HE_CONF, HeConf};
 use he_modules::vm::boot::{self, BootOptions, BootPlan};
 use he_modules::vm::state::{VmState, MIN_POLL_INTERVAL};
 use he_modules::vm::stop::{self, StopOptions};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum Wanted {
     Started,
     Stopped,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     state: Wanted,
@@ -38,6 +40,10 @@ fn default_he_conf() -> PathBuf {
 impl OptionSet for Options {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_rest(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

@@ -1,13 +1,15 @@
 //! he_cloudinit: writes the NoCloud seed ISO that restores the engine backup on first boot.
+use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{
     self, take_rest, Context, Module, OptionError, OptionSet, Outcome, Secret,
 };
 use he_modules::cloudinit::{self, IsoTool, Ownership, Restore, Seed, SeedError, StaticNetwork};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     dest: PathBuf,
@@ -50,6 +52,10 @@ impl OptionSet for Options {
             ));
         }
         Ok(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

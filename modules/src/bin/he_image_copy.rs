@@ -1,5 +1,6 @@
 //! he_image_copy: copies a disk image (path, vdsm volume or appliance OVA) byte-exactly onto
 //! a path or volume, with a checksum of what it wrote, guarding the engine disk.
+use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{
     self, at_most_one_of, exactly_one_of, take_rest, Context, Module, OptionError, OptionSet,
     Outcome,
@@ -10,11 +11,12 @@ use he_modules::image::digest::Algorithm;
 use he_modules::image::endpoint::Host;
 use he_modules::image::job::{self, DestinationSpec, Request, SourceSpec};
 use he_modules::image::safety::DEFAULT_STATE_DIR;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     src: Option<PathBuf>,
@@ -82,6 +84,10 @@ impl OptionSet for Options {
             ));
         }
         Ok(o)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

@@ -1,15 +1,17 @@
 //! he_inject_backup: validates an engine-backup archive and uploads it into the engine disk.
 use anyhow::Context as _;
+use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_rest, Context, Failure};
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, Limits};
 use he_modules::guest::{self, DiskFormat, Upload};
 use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF, vdsm};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     backup: PathBuf,
@@ -55,6 +57,10 @@ impl OptionSet for Options {
             false => exactly_one_of(&disks)?,
         }
         Ok(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

@@ -1,6 +1,7 @@
 //! he_register_disk: after a restore, registers a disk the restored engine database does not
 //! know (the backup disk, created after the engine backup was taken) once the DC and this host are up.
 use anyhow::Context as _;
+use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{self, exactly_one_of, take_rest, Context, Module};
 use he_modules::ansible::{OptionError, OptionSet, Outcome, Seconds};
 use he_modules::engine::disks;
@@ -9,12 +10,13 @@ use he_modules::engine::{
 };
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     disk_id: Option<String>,
@@ -38,6 +40,10 @@ impl OptionSet for Options {
             ("name", options.name.is_some()),
         ])?;
         Ok(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

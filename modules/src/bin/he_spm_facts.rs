@@ -1,17 +1,19 @@
 //! he_spm_facts: what the engine says about this hosted-engine host: its CA, who is SPM,
 //! engine and compatibility versions, hosted-engine storage space and AAA domains.
 use anyhow::Context as _;
+use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionSet, Outcome};
 use he_modules::engine::hosts::{self, Host};
 use he_modules::engine::{clusters, datacenters, domains, storage_domains};
 use he_modules::engine::{Connection, EngineOptions};
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     ca_dest: Option<PathBuf>,
@@ -28,6 +30,10 @@ fn default_he_conf() -> PathBuf {
 impl OptionSet for Options {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_rest(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

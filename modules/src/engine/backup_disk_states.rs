@@ -6,15 +6,17 @@ use super::backup_disks::Size;
 use super::backup_disks::{self, BackupDisk};
 use super::disks::{self, NewDisk};
 use super::{storage_domains, wait, Connection};
+use crate::ansible::spec::{self, OptionSpec};
 use crate::ansible::{at_most_one_of, take_rest, OptionError, OptionSet, Seconds};
 use crate::host::he_conf::DEFAULT_HE_CONF;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The options of `he_backup_disk`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupDiskOptions {
     /// What to do.
@@ -37,7 +39,7 @@ pub struct BackupDiskOptions {
 }
 
 /// The `state` option.
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Deserialize, serde::Serialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Find or create the disk.
@@ -69,6 +71,10 @@ impl OptionSet for BackupDiskOptions {
             return Err(OptionError("state=absent needs 'name' or 'disk_id'".into()));
         }
         Ok(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

@@ -31,7 +31,17 @@ pub struct Upload {
 }
 
 /// The format of a guest disk (`disk_format` option).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(
+    Debug,
+    Default,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DiskFormat {
     /// A raw image (file or block volume).

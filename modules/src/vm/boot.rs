@@ -9,9 +9,11 @@ use super::state::VmState;
 use super::vm_conf::{self, VmConf, VmConfError, DEFAULT_VM_CONF};
 use super::watch::{self, BootLog, VmWatch, WatchError};
 use crate::ansible::progress::Reporter;
-use crate::ansible::{take_named, OptionError, OptionSet, Seconds};
+use crate::ansible::spec::{self, OptionSpec};
+use crate::ansible::{take_group, OptionError, OptionSet, Seconds};
 use crate::host::he_conf::{is_uuid, HeConf, HeConfError};
 use crate::host::hosted_engine::{self, HostedEngineError};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -58,7 +60,7 @@ pub struct VmConfCopy {
 }
 
 /// The boot options of `he_boot_and_wait` (`state: started`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BootOptions {
     vm_conf: Option<PathBuf>,
@@ -80,19 +82,11 @@ pub struct BootOptions {
 
 impl OptionSet for BootOptions {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
-        let names = [
-            "vm_conf",
-            "vm_id",
-            "cdrom",
-            "channel",
-            "wait_for",
-            "stall_timeout",
-            "start_timeout",
-            "health_url",
-            "health_timeout",
-            "health_interval",
-        ];
-        take_named(options, &names)
+        take_group(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 

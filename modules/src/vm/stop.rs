@@ -2,8 +2,10 @@
 //! shutdown timeout, wait again.
 
 use super::state::{self, VmState};
-use crate::ansible::{take_named, OptionError, OptionSet, Seconds};
+use crate::ansible::spec::{self, OptionSpec};
+use crate::ansible::{take_group, OptionError, OptionSet, Seconds};
 use crate::host::hosted_engine::{self, HostedEngineError};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ pub const DESCRIPTION: &str =
     "shut the engine VM down (hosted-engine --vm-shutdown, --vm-poweroff after shutdown_timeout)";
 
 /// The stop options of `he_boot_and_wait` (`state: stopped`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopOptions {
     /// Wait this long for a clean shutdown.
@@ -26,7 +28,11 @@ pub struct StopOptions {
 
 impl OptionSet for StopOptions {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
-        take_named(options, &["shutdown_timeout", "poweroff_timeout"])
+        take_group(options)
+    }
+
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
     }
 }
 
