@@ -17,14 +17,16 @@ use std::fmt;
 #[error("{0}")]
 pub struct OptionError(pub String);
 
-/// A group of options that can take itself out of the args map.
-pub trait OptionSet: Sized {
+/// A group of options that can take itself out of the args map. Its JSON schema (derive
+/// `schemars::JsonSchema` next to `Deserialize`) says which options it has.
+pub trait OptionSet: Sized + JsonSchema {
     /// Removes this set's options from `options` and returns them typed and validated.
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError>;
 
-    /// This set's options as the sidecar docs must list them (usually
-    /// `spec::of::<Self>()`, from the struct's derived schema).
-    fn spec() -> Vec<OptionSpec>;
+    /// This set's options as the sidecar docs must list them.
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
+    }
 }
 
 impl<A: OptionSet, B: OptionSet> OptionSet for (A, B) {
@@ -201,19 +203,11 @@ mod tests {
         fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
             take_group(options)
         }
-
-        fn spec() -> Vec<OptionSpec> {
-            spec::of::<Self>()
-        }
     }
 
     impl OptionSet for Example {
         fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
             take_rest(options)
-        }
-
-        fn spec() -> Vec<OptionSpec> {
-            spec::of::<Self>()
         }
     }
 

@@ -336,7 +336,6 @@ fn install_panic_guard(module_name: &'static str, redactor: Redactor) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ansible::spec::{self, OptionSpec};
     use crate::ansible::{take_rest, OptionError, Secret};
 
     #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -351,10 +350,6 @@ mod tests {
     impl OptionSet for EchoOptions {
         fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
             take_rest(options)
-        }
-
-        fn spec() -> Vec<OptionSpec> {
-            spec::of::<Self>()
         }
     }
 

@@ -37,10 +37,6 @@ impl crate::ansible::OptionSet for Limits {
     ) -> Result<Self, crate::ansible::OptionError> {
         crate::ansible::take_group(options)
     }
-
-    fn spec() -> Vec<crate::ansible::spec::OptionSpec> {
-        crate::ansible::spec::of::<Self>()
-    }
 }
 
 impl Default for Limits {

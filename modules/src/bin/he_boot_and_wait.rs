@@ -1,7 +1,6 @@
 //! he_boot_and_wait: boot the engine VM (optionally with an ISO) and follow it until the engine is healthy; or stop it.
 
 use anyhow::Context as _;
-use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::Seconds;
 use he_modules::ansible::{
     self, take_rest, Context, Failure, Module, OptionError, OptionSet, Outcome,
@@ -40,10 +39,6 @@ fn default_he_conf() -> PathBuf {
 impl OptionSet for Options {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_rest(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

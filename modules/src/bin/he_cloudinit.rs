@@ -1,5 +1,4 @@
 //! he_cloudinit: writes the NoCloud seed ISO that restores the engine backup on first boot.
-use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{
     self, take_rest, Context, Module, OptionError, OptionSet, Outcome, Secret,
 };
@@ -52,10 +51,6 @@ impl OptionSet for Options {
             ));
         }
         Ok(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

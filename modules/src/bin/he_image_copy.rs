@@ -1,6 +1,5 @@
 //! he_image_copy: copies a disk image (path, vdsm volume or appliance OVA) byte-exactly onto
 //! a path or volume, with a checksum of what it wrote, guarding the engine disk.
-use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{
     self, at_most_one_of, exactly_one_of, take_rest, Context, Module, OptionError, OptionSet,
     Outcome,
@@ -84,10 +83,6 @@ impl OptionSet for Options {
             ));
         }
         Ok(o)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

@@ -1,6 +1,5 @@
 //! he_inject_backup: validates an engine-backup archive and uploads it into the engine disk.
 use anyhow::Context as _;
-use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_rest, Context, Failure};
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, Limits};
@@ -57,10 +56,6 @@ impl OptionSet for Options {
             false => exactly_one_of(&disks)?,
         }
         Ok(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

@@ -1,7 +1,6 @@
 //! he_maintenance_facts: global maintenance, engine VM placement and engine disk ids of this host.
 
 use anyhow::Context as _;
-use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionSet, Outcome};
 use he_modules::facts::maintenance::MaintenanceFacts;
 use he_modules::host::{he_conf::DEFAULT_HE_CONF, hosted_engine, vdsm, HeConf};
@@ -24,10 +23,6 @@ fn default_he_conf() -> PathBuf {
 impl OptionSet for Options {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_rest(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

@@ -1,7 +1,6 @@
 //! he_register_disk: after a restore, registers a disk the restored engine database does not
 //! know (the backup disk, created after the engine backup was taken) once the DC and this host are up.
 use anyhow::Context as _;
-use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{self, exactly_one_of, take_rest, Context, Module};
 use he_modules::ansible::{OptionError, OptionSet, Outcome, Seconds};
 use he_modules::engine::disks;
@@ -40,10 +39,6 @@ impl OptionSet for Options {
             ("name", options.name.is_some()),
         ])?;
         Ok(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

@@ -1,7 +1,6 @@
 //! he_spm_facts: what the engine says about this hosted-engine host: its CA, who is SPM,
 //! engine and compatibility versions, hosted-engine storage space and AAA domains.
 use anyhow::Context as _;
-use he_modules::ansible::spec::{self, OptionSpec};
 use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionSet, Outcome};
 use he_modules::engine::hosts::{self, Host};
 use he_modules::engine::{clusters, datacenters, domains, storage_domains};
@@ -30,10 +29,6 @@ fn default_he_conf() -> PathBuf {
 impl OptionSet for Options {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_rest(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

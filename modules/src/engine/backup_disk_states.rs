@@ -6,7 +6,6 @@ use super::backup_disks::Size;
 use super::backup_disks::{self, BackupDisk};
 use super::disks::{self, NewDisk};
 use super::{storage_domains, wait, Connection};
-use crate::ansible::spec::{self, OptionSpec};
 use crate::ansible::{at_most_one_of, take_rest, OptionError, OptionSet, Seconds};
 use crate::host::he_conf::DEFAULT_HE_CONF;
 use schemars::JsonSchema;
@@ -71,10 +70,6 @@ impl OptionSet for BackupDiskOptions {
             return Err(OptionError("state=absent needs 'name' or 'disk_id'".into()));
         }
         Ok(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

@@ -1,7 +1,6 @@
 //! The engine options every engine-facing module takes (SPEC 4, "Common engine options").
 
 use super::ca::Fingerprint;
-use crate::ansible::spec::{self, OptionSpec};
 use crate::ansible::{take_group, OptionError, OptionSet, Seconds, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -107,10 +106,6 @@ fn default_username() -> String {
 impl OptionSet for EngineOptions {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_group(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

@@ -9,7 +9,6 @@ use super::state::VmState;
 use super::vm_conf::{self, VmConf, VmConfError, DEFAULT_VM_CONF};
 use super::watch::{self, BootLog, VmWatch, WatchError};
 use crate::ansible::progress::Reporter;
-use crate::ansible::spec::{self, OptionSpec};
 use crate::ansible::{take_group, OptionError, OptionSet, Seconds};
 use crate::host::he_conf::{is_uuid, HeConf, HeConfError};
 use crate::host::hosted_engine::{self, HostedEngineError};
@@ -83,10 +82,6 @@ pub struct BootOptions {
 impl OptionSet for BootOptions {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_group(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 

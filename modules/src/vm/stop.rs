@@ -2,7 +2,6 @@
 //! shutdown timeout, wait again.
 
 use super::state::{self, VmState};
-use crate::ansible::spec::{self, OptionSpec};
 use crate::ansible::{take_group, OptionError, OptionSet, Seconds};
 use crate::host::hosted_engine::{self, HostedEngineError};
 use schemars::JsonSchema;
@@ -29,10 +28,6 @@ pub struct StopOptions {
 impl OptionSet for StopOptions {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
         take_group(options)
-    }
-
-    fn spec() -> Vec<OptionSpec> {
-        spec::of::<Self>()
     }
 }
 
