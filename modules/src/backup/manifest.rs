@@ -27,7 +27,8 @@ pub fn parse_md5sum(text: &str) -> Result<Vec<Md5Line>, String> {
         if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad("not an MD5 checksum"));
         }
-        let member = super::member::normalize(path.as_bytes()).map_err(|why| bad(&why))?;
+        let member =
+            super::member::normalize(path.as_bytes()).map_err(|why| bad(&why.to_string()))?;
         lines.push(Md5Line {
             member,
             md5: md5.to_ascii_lowercase(),
