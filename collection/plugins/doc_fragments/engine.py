@@ -42,7 +42,7 @@ options:
     description:
       - Timeout of one HTTP request, in seconds. Connection errors, resets, timeouts and 5xx
         answers are retried up to 4 times in all, with a backoff of 1, 2 and 4 seconds.
-    type: int
+    type: float
     default: 60
   api_version:
     description:

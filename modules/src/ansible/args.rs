@@ -51,7 +51,21 @@ pub enum ArgsError {
     },
     /// The file is not a JSON object.
     #[error("malformed module arguments in {path}: {reason}")]
-    Malformed { path: String, reason: String },
+    Malformed { path: String, reason: MalformedArgs },
+}
+
+/// Why a text is not module args.
+#[derive(Debug, thiserror::Error)]
+pub enum MalformedArgs {
+    /// Not JSON at all.
+    #[error("invalid JSON: {0}")]
+    Json(serde_json::Error),
+    /// JSON, but not an object.
+    #[error("expected a JSON object of option names to values")]
+    NotAnObject,
+    /// An `_ansible_*` key with a value of the wrong type.
+    #[error("invalid internal _ansible_ key: {0}")]
+    InternalKey(serde_json::Error),
 }
 
 impl ModuleArgs {
@@ -69,16 +83,16 @@ impl ModuleArgs {
     }
 
     /// Splits a JSON object of args into internal keys and user options.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    pub fn from_json(text: &str) -> Result<Self, MalformedArgs> {
+        let value: Value = serde_json::from_str(text).map_err(MalformedArgs::Json)?;
         let Value::Object(all) = value else {
-            return Err("expected a JSON object of option names to values".into());
+            return Err(MalformedArgs::NotAnObject);
         };
         let (internal, options): (Map<String, Value>, Map<String, Value>) = all
             .into_iter()
             .partition(|(key, _)| key.starts_with("_ansible_"));
-        let internal = serde_json::from_value(Value::Object(internal))
-            .map_err(|e| format!("invalid internal _ansible_ key: {e}"))?;
+        let internal =
+            serde_json::from_value(Value::Object(internal)).map_err(MalformedArgs::InternalKey)?;
         Ok(Self { internal, options })
     }
 }
@@ -102,12 +116,14 @@ mod tests {
 
     #[test]
     fn rejects_non_object_and_invalid_json() {
-        assert!(ModuleArgs::from_json("[1]")
-            .unwrap_err()
-            .contains("JSON object"));
+        assert!(matches!(
+            ModuleArgs::from_json("[1]"),
+            Err(MalformedArgs::NotAnObject)
+        ));
         assert!(ModuleArgs::from_json("{")
             .unwrap_err()
-            .contains("invalid JSON"));
+            .to_string()
+            .starts_with("invalid JSON"));
     }
 
     #[test]

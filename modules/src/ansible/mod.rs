@@ -12,12 +12,14 @@ mod redact;
 mod result;
 mod runner;
 mod seconds;
+pub mod spec;
 
-pub use args::{InternalArgs, ModuleArgs};
+pub use args::{InternalArgs, MalformedArgs, ModuleArgs};
 pub use options::{
-    at_most_one_of, exactly_one_of, take_named, take_rest, OptionError, OptionSet, Secret,
+    at_most_one_of, exactly_one_of, take_group, take_named, take_rest, OptionError, OptionSet,
+    Secret,
 };
 pub use redact::Redactor;
 pub use result::{Diff, Failure, Outcome};
-pub use runner::{execute, run, Context, Module};
+pub use runner::{execute, option_spec, run, Context, Module, OPTION_SPEC_ARG};
 pub use seconds::Seconds;

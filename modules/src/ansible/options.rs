@@ -5,6 +5,8 @@
 //! `#[serde(deny_unknown_fields)]`, takes the rest, so an unknown option is an error that
 //! lists the valid names.
 
+use super::spec::{self, OptionSpec};
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -15,10 +17,16 @@ use std::fmt;
 #[error("{0}")]
 pub struct OptionError(pub String);
 
-/// A group of options that can take itself out of the args map.
-pub trait OptionSet: Sized {
+/// A group of options that can take itself out of the args map. Its JSON schema (derive
+/// `schemars::JsonSchema` next to `Deserialize`) says which options it has.
+pub trait OptionSet: Sized + JsonSchema {
     /// Removes this set's options from `options` and returns them typed and validated.
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError>;
+
+    /// This set's options as the sidecar docs must list them.
+    fn spec() -> Vec<OptionSpec> {
+        spec::of::<Self>()
+    }
 }
 
 impl<A: OptionSet, B: OptionSet> OptionSet for (A, B) {
@@ -26,6 +34,19 @@ impl<A: OptionSet, B: OptionSet> OptionSet for (A, B) {
         let first = A::take(options)?;
         Ok((first, B::take(options)?))
     }
+
+    fn spec() -> Vec<OptionSpec> {
+        [A::spec(), B::spec()].concat()
+    }
+}
+
+/// Removes the options the struct `T` names (a shared group) and deserializes them.
+pub fn take_group<T: DeserializeOwned + JsonSchema>(
+    options: &mut Map<String, Value>,
+) -> Result<T, OptionError> {
+    let names: Vec<String> = spec::of::<T>().into_iter().map(|o| o.name).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    take_named(options, &names)
 }
 
 /// Deserializes every remaining option into `T` (declare it `deny_unknown_fields`).
@@ -129,6 +150,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "writeOnly": true })
+    }
+}
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Secret)
@@ -140,7 +171,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Example {
         path: String,
@@ -150,7 +181,7 @@ mod tests {
         state: State,
     }
 
-    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[derive(Debug, Default, Deserialize, PartialEq, JsonSchema)]
     #[serde(rename_all = "lowercase")]
     enum State {
         #[default]
@@ -162,7 +193,7 @@ mod tests {
         60
     }
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     struct Connection {
         url: String,
         password: Option<Secret>,
@@ -170,7 +201,7 @@ mod tests {
 
     impl OptionSet for Connection {
         fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
-            take_named(options, &["url", "password"])
+            take_group(options)
         }
     }
 
@@ -237,6 +268,12 @@ mod tests {
         assert_eq!(connection.url, "https://e");
         assert_eq!(connection.password.unwrap().expose(), "pw");
         assert_eq!(example.path, "/a");
+        let mut names: Vec<String> = <(Connection, Example)>::spec()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["password", "path", "state", "timeout_s", "url"]);
     }
 
     #[test]

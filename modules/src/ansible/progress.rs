@@ -6,10 +6,7 @@ use serde_json::json;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-
-/// The progress file of this run, when the task asked for one.
-static CURRENT: Mutex<Option<ProgressFile>> = Mutex::new(None);
+use std::sync::{Arc, Mutex};
 
 /// One run's progress file and the secrets its text must never show.
 struct ProgressFile {
@@ -41,53 +38,79 @@ impl ProgressFile {
     }
 }
 
+impl ProgressFile {
+    /// A progress file that cannot be written is only logged: progress never fails a step.
+    fn write_or_log(&self, text: &str, finished: bool, failed: bool) {
+        if let Err(error) = self.write(text, finished, failed) {
+            tracing::warn!(
+                "cannot write the progress file {}: {error}",
+                self.path.display()
+            );
+        }
+    }
+}
+
 fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".part");
     path.with_file_name(name)
 }
 
-/// Starts reporting into `path` ("MODULE started"); every later [`report`] rewrites it.
-pub(crate) fn start(path: PathBuf, module: &'static str, redactor: Redactor) -> io::Result<()> {
-    let file = ProgressFile {
-        path,
-        module,
-        redactor,
-    };
-    file.write(&format!("{module} started"), false, false)?;
-    *lock() = Some(file);
-    Ok(())
+/// Where a run shows what it is doing: the task's progress file, or nowhere. Cheap to clone;
+/// every clone reports into the same file until the run finishes.
+#[derive(Clone, Default)]
+pub struct Reporter(Option<Arc<Mutex<Option<ProgressFile>>>>);
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.0.as_ref().and_then(|file| {
+            let file = lock(file);
+            file.as_ref().map(|file| file.path.clone())
+        });
+        f.debug_tuple("Reporter").field(&path).finish()
+    }
 }
 
-/// Shows `text` as the step's progress (a no-op when the task asked for no progress file).
-/// A progress file that cannot be written is only logged: progress never fails a step.
-pub fn report(text: &str) {
-    if let Some(file) = lock().as_ref() {
-        if let Err(error) = file.write(text, false, false) {
-            tracing::warn!(
-                "cannot write the progress file {}: {error}",
-                file.path.display()
-            );
+impl Reporter {
+    /// Reports nowhere (the task asked for no progress file).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Starts reporting into `path` ("MODULE started").
+    pub(crate) fn start(
+        path: PathBuf,
+        module: &'static str,
+        redactor: Redactor,
+    ) -> io::Result<Self> {
+        let file = ProgressFile {
+            path,
+            module,
+            redactor,
+        };
+        file.write(&format!("{module} started"), false, false)?;
+        Ok(Self(Some(Arc::new(Mutex::new(Some(file))))))
+    }
+
+    /// Shows `text` as the step's progress.
+    pub fn report(&self, text: &str) {
+        if let Some(shared) = &self.0 {
+            if let Some(file) = lock(shared).as_ref() {
+                file.write_or_log(text, false, false);
+            }
+        }
+    }
+
+    /// Marks the run finished (with its message) and stops reporting.
+    pub(crate) fn finish(&self, text: &str, failed: bool) {
+        if let Some(file) = self.0.as_ref().and_then(|shared| lock(shared).take()) {
+            file.write_or_log(text, true, failed);
         }
     }
 }
 
-/// Marks the run finished (with its message) and stops reporting.
-pub(crate) fn finish(text: &str, failed: bool) {
-    if let Some(file) = lock().take() {
-        if let Err(error) = file.write(text, true, failed) {
-            tracing::warn!(
-                "cannot write the progress file {}: {error}",
-                file.path.display()
-            );
-        }
-    }
-}
-
-fn lock() -> std::sync::MutexGuard<'static, Option<ProgressFile>> {
-    CURRENT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock(file: &Mutex<Option<ProgressFile>>) -> std::sync::MutexGuard<'_, Option<ProgressFile>> {
+    file.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -104,7 +127,7 @@ mod tests {
     fn reports_replace_the_record_mask_secrets_and_finish_stops_reporting() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("step.progress.json");
-        start(
+        let progress = Reporter::start(
             path.clone(),
             "he_test",
             Redactor::new(["s3cret".to_string()]),
@@ -118,15 +141,17 @@ mod tests {
             0o600
         );
 
-        report("copied 1 of 2 GiB with password s3cret");
+        progress
+            .clone()
+            .report("copied 1 of 2 GiB with password s3cret");
         let record = read(&path);
         assert_eq!(
             record["text"],
             "copied 1 of 2 GiB with password VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
         );
 
-        finish("he_test failed: disk full", true);
-        report("too late");
+        progress.finish("he_test failed: disk full", true);
+        progress.report("too late");
         let record = read(&path);
         assert_eq!(record["finished"], true);
         assert_eq!(record["failed"], true);

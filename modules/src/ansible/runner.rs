@@ -2,14 +2,14 @@
 
 use super::args::{InternalArgs, ModuleArgs};
 use super::log;
-use super::options::{take_named, OptionSet};
-use super::progress;
+use super::options::{take_group, OptionSet};
+use super::progress::Reporter;
 use super::redact::{Redactor, MASK};
 use super::result::{Failure, Outcome};
+use super::spec::{self, OptionSpec};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use tracing::Dispatch;
 
 /// One Ansible module: its name, its options and what it does with them.
@@ -37,8 +37,8 @@ pub struct Context {
     pub run_id: String,
     /// The run log file, when it could be opened.
     pub log_file: Option<PathBuf>,
-    /// Whether this run reports into a progress file.
-    progress_file: bool,
+    /// Where long steps show what they are doing (the task's `progress_file`).
+    pub progress: Reporter,
     warnings: Vec<String>,
 }
 
@@ -52,26 +52,46 @@ impl Context {
 }
 
 /// Options every module accepts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct CommonOptions {
-    log_dir: Option<PathBuf>,
+    #[serde(default = "default_log_dir")]
+    log_dir: PathBuf,
     run_id: Option<String>,
     progress_file: Option<PathBuf>,
 }
 
-static REDACTOR: OnceLock<Redactor> = OnceLock::new();
+fn default_log_dir() -> PathBuf {
+    PathBuf::from(log::DEFAULT_LOG_DIR)
+}
+
+/// The argument that makes a module binary print its options as JSON (the docs test reads
+/// them) instead of running; Ansible always passes an args file.
+pub const OPTION_SPEC_ARG: &str = "--option-spec";
+
+/// Every option module `M` accepts, the common ones first, secrets marked `no_log`.
+pub fn option_spec<M: Module>() -> Vec<OptionSpec> {
+    let mut all = [spec::of::<CommonOptions>(), M::Options::spec()].concat();
+    for option in &mut all {
+        option.no_log = M::SECRET_OPTIONS.contains(&option.name.as_str());
+    }
+    all
+}
 
 /// Runs module `M` as Ansible does (`MODULE ARGS_FILE`), prints its result and exits.
 pub fn run<M: Module>() -> ! {
-    install_panic_guard(M::NAME);
+    install_panic_guard(M::NAME, Redactor::default());
     let (result, failed) = match std::env::args_os().nth(1) {
+        Some(arg) if arg == OPTION_SPEC_ARG => (json!(option_spec::<M>()), false),
         None => (
             failure_json(&super::args::ArgsError::Missing.to_string()),
             true,
         ),
         Some(path) => match ModuleArgs::from_file(path.as_ref()) {
             Err(error) => (failure_json(&error.to_string()), true),
-            Ok(args) => execute::<M>(args),
+            Ok(args) => {
+                install_panic_guard(M::NAME, redactor::<M>(&args.options));
+                execute::<M>(args)
+            }
         },
     };
     println!("{result}");
@@ -84,24 +104,20 @@ pub fn execute<M: Module>(args: ModuleArgs) -> (Value, bool) {
         internal,
         mut options,
     } = args;
-    let redactor = Redactor::new(secret_values(&options, M::SECRET_OPTIONS));
-    let _ = REDACTOR.set(redactor.clone());
+    let redactor = redactor::<M>(&options);
     let invocation = json!({ "module_args": masked_invocation(&options, M::SECRET_OPTIONS) });
 
-    let common: CommonOptions =
-        match take_named(&mut options, &["log_dir", "run_id", "progress_file"]) {
-            Ok(common) => common,
-            Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
-        };
+    let common: CommonOptions = match take_group(&mut options) {
+        Ok(common) => common,
+        Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
+    };
     let (mut context, dispatch) = start_context::<M>(&internal, common, &redactor);
     tracing::dispatcher::with_default(&dispatch, || {
         let outcome = M::Options::take(&mut options)
             .map_err(anyhow::Error::from)
             .and_then(|typed| M::run(&mut context, typed));
         let (mut result, failed) = report::<M>(outcome, internal.diff);
-        if context.progress_file {
-            progress::finish(&finished_text::<M>(&result, failed), failed);
-        }
+        (context.progress).finish(&finished_text::<M>(&result, failed), failed);
         add_context_keys(&mut result, &context);
         finish(result, invocation, &redactor, failed)
     })
@@ -134,9 +150,7 @@ fn start_context<M: Module>(
     redactor: &Redactor,
 ) -> (Context, Dispatch) {
     let run_id = common.run_id.unwrap_or_else(default_run_id::<M>);
-    let log_dir = common
-        .log_dir
-        .unwrap_or_else(|| PathBuf::from(log::DEFAULT_LOG_DIR));
+    let log_dir = common.log_dir;
     let mut warnings = Vec::new();
     let (log_file, dispatch) =
         match log::start(&log_dir, &run_id, internal.verbosity, redactor.clone()) {
@@ -157,18 +171,18 @@ fn start_context<M: Module>(
             M::NAME
         )
     });
-    let progress_file = match common.progress_file {
-        Some(path) => match progress::start(path.clone(), M::NAME, redactor.clone()) {
-            Ok(()) => true,
+    let progress = match common.progress_file {
+        Some(path) => match Reporter::start(path.clone(), M::NAME, redactor.clone()) {
+            Ok(progress) => progress,
             Err(error) => {
                 warnings.push(format!(
                     "cannot write the progress file {}: {error}",
                     path.display()
                 ));
-                false
+                Reporter::none()
             }
         },
-        None => false,
+        None => Reporter::none(),
     };
     let context = Context {
         check_mode: internal.check_mode,
@@ -176,7 +190,7 @@ fn start_context<M: Module>(
         no_log: internal.no_log,
         run_id,
         log_file,
-        progress_file,
+        progress,
         warnings,
     };
     (context, dispatch)
@@ -263,6 +277,11 @@ fn finish(
     (redactor.json(result), failed)
 }
 
+/// Masks the values of `M`'s secret options.
+fn redactor<M: Module>(options: &Map<String, Value>) -> Redactor {
+    Redactor::new(secret_values(options, M::SECRET_OPTIONS))
+}
+
 fn secret_values(options: &Map<String, Value>, secret_names: &[&str]) -> Vec<String> {
     secret_names
         .iter()
@@ -291,8 +310,9 @@ fn masked_invocation(options: &Map<String, Value>, secret_names: &[&str]) -> Val
     )
 }
 
-/// A panic must still end in one failed JSON result, never a backtrace on stdout.
-fn install_panic_guard(module_name: &'static str) {
+/// A panic must still end in one failed JSON result, never a backtrace on stdout, and
+/// never show a secret `redactor` masks.
+fn install_panic_guard(module_name: &'static str, redactor: Redactor) {
     std::panic::set_hook(Box::new(move |info| {
         let payload = info
             .payload()
@@ -306,7 +326,7 @@ fn install_panic_guard(module_name: &'static str) {
             .unwrap_or_default();
         let message =
             format!("internal error in {module_name}: {payload}{location}; please report it");
-        let message = REDACTOR.get().map(|r| r.text(&message)).unwrap_or(message);
+        let message = redactor.text(&message);
         tracing::error!("{message}");
         println!("{}", failure_json(&message));
         std::process::exit(1);
@@ -318,7 +338,7 @@ mod tests {
     use super::*;
     use crate::ansible::{take_rest, OptionError, Secret};
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct EchoOptions {
         word: String,

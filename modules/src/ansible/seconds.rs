@@ -1,7 +1,7 @@
 //! Timeouts and intervals given in seconds: whole or fractional, as numbers or numeric strings.
 
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
 
@@ -23,6 +23,27 @@ impl Seconds {
     /// Whether it is zero.
     pub fn is_zero(self) -> bool {
         self.0.is_zero()
+    }
+}
+
+/// Whole seconds as an integer, others as a float (the docs' defaults are whole).
+impl Serialize for Seconds {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.subsec_nanos() {
+            0 => serializer.serialize_u64(self.0.as_secs()),
+            _ => serializer.serialize_f64(self.0.as_secs_f64()),
+        }
+    }
+}
+
+/// Documented as Ansible's `float`.
+impl schemars::JsonSchema for Seconds {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Seconds".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "number", "minimum": 0 })
     }
 }
 

@@ -34,7 +34,8 @@ pub fn parse_checksums(hasher: Hasher, text: &str) -> Result<Vec<ChecksumLine>, 
         if digest.len() != digest_chars || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad(&format!("not a {file} checksum")));
         }
-        let member = super::member::normalize(path.as_bytes()).map_err(|why| bad(&why))?;
+        let member =
+            super::member::normalize(path.as_bytes()).map_err(|why| bad(&why.to_string()))?;
         lines.push(ChecksumLine {
             member,
             digest: digest.to_ascii_lowercase(),

@@ -1,17 +1,46 @@
 //! Member names and link targets that are safe to extract: relative, no `..`, links inside.
 
+/// Why a member may not be extracted: its name, link target or type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsafe {
+    /// A device node or fifo.
+    #[error("device or fifo member")]
+    Device,
+    /// A tar entry type engine-backup never writes.
+    #[error("unsupported member type {kind}")]
+    UnsupportedType { kind: String },
+    /// A member name starting at `/`.
+    #[error("absolute path")]
+    Absolute,
+    /// A `..` component.
+    #[error("path contains `..`")]
+    ParentComponent,
+    /// A symbolic link to nothing.
+    #[error("symbolic link with an empty target")]
+    EmptyLink,
+    /// A symbolic link to an absolute path where those are not allowed.
+    #[error("symbolic link to absolute path {target:?} leaves the archive")]
+    AbsoluteLink { target: String },
+    /// A symbolic link whose `..` climb out of the archive.
+    #[error("symbolic link to {target:?} leaves the archive")]
+    LinkLeaves { target: String },
+    /// A hard link to something that is not a member.
+    #[error("hard link to {target:?} leaves the archive")]
+    HardLinkLeaves { target: String },
+}
+
 /// Normalises a stored member name (`./db/x` -> `db/x`, `./` -> ``), refusing absolute
 /// paths and `..` components.
-pub fn normalize(raw: &[u8]) -> Result<String, String> {
+pub fn normalize(raw: &[u8]) -> Result<String, Unsafe> {
     let name = String::from_utf8_lossy(raw);
     if name.starts_with('/') {
-        return Err("absolute path".into());
+        return Err(Unsafe::Absolute);
     }
     let mut parts = Vec::new();
     for part in name.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Err("path contains `..`".into()),
+            ".." => return Err(Unsafe::ParentComponent),
             part => parts.push(part),
         }
     }
@@ -21,17 +50,17 @@ pub fn normalize(raw: &[u8]) -> Result<String, String> {
 /// Checks a symbolic link `member -> target`: a relative target must resolve inside the
 /// archive; an absolute one only when `allow_absolute` (the `./files` archive is restored
 /// onto `/`, so its absolute links point into the restored system, reference §7).
-pub fn check_symlink(member: &str, target: &[u8], allow_absolute: bool) -> Result<(), String> {
+pub fn check_symlink(member: &str, target: &[u8], allow_absolute: bool) -> Result<(), Unsafe> {
     let shown = String::from_utf8_lossy(target);
     if target.is_empty() {
-        return Err("symbolic link with an empty target".into());
+        return Err(Unsafe::EmptyLink);
     }
     if target.starts_with(b"/") {
         return match allow_absolute {
             true => Ok(()),
-            false => Err(format!(
-                "symbolic link to absolute path {shown:?} leaves the archive"
-            )),
+            false => Err(Unsafe::AbsoluteLink {
+                target: shown.into_owned(),
+            }),
         };
     }
     let mut depth = member.split('/').filter(|p| !p.is_empty()).count() as i64 - 1;
@@ -42,20 +71,21 @@ pub fn check_symlink(member: &str, target: &[u8], allow_absolute: bool) -> Resul
             _ => depth += 1,
         }
         if depth < 0 {
-            return Err(format!("symbolic link to {shown:?} leaves the archive"));
+            return Err(Unsafe::LinkLeaves {
+                target: shown.into_owned(),
+            });
         }
     }
     Ok(())
 }
 
 /// Checks a hard link: its target names another member, so it must be a safe member name.
-pub fn check_hardlink(target: &[u8]) -> Result<(), String> {
+pub fn check_hardlink(target: &[u8]) -> Result<(), Unsafe> {
     match normalize(target) {
         Ok(name) if !name.is_empty() => Ok(()),
-        _ => Err(format!(
-            "hard link to {:?} leaves the archive",
-            String::from_utf8_lossy(target)
-        )),
+        _ => Err(Unsafe::HardLinkLeaves {
+            target: String::from_utf8_lossy(target).into_owned(),
+        }),
     }
 }
 
@@ -75,8 +105,11 @@ mod tests {
 
     #[test]
     fn refuses_absolute_and_parent_paths() {
-        assert_eq!(normalize(b"/etc/passwd").unwrap_err(), "absolute path");
-        assert!(normalize(b"./db/../../x").unwrap_err().contains(".."));
+        assert_eq!(normalize(b"/etc/passwd"), Err(Unsafe::Absolute));
+        assert_eq!(
+            normalize(b"./db/../../x").unwrap_err().to_string(),
+            "path contains `..`"
+        );
         assert!(normalize(b"..").is_err());
     }
 

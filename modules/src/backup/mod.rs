@@ -19,7 +19,9 @@ pub use stream::Compression;
 
 /// Size and count limits, applied to the archive and to `./files` separately (module
 /// options `max_members`, `max_member_bytes`, `max_total_bytes`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Most members in one tar stream.
@@ -28,6 +30,14 @@ pub struct Limits {
     pub max_member_bytes: u64,
     /// Largest sum of member sizes, uncompressed.
     pub max_total_bytes: u64,
+}
+
+impl crate::ansible::OptionSet for Limits {
+    fn take(
+        options: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, crate::ansible::OptionError> {
+        crate::ansible::take_group(options)
+    }
 }
 
 impl Default for Limits {

@@ -46,10 +46,10 @@ pub fn walk<R: Read>(
         let mut entry = entry.map_err(|e| read_error(source, members, &e))?;
         members += 1;
         let raw_name = entry.path_bytes().into_owned();
-        let unsafe_member = |reason: String| BackupError::UnsafeMember {
+        let unsafe_member = |reason: member::Unsafe| BackupError::UnsafeMember {
             what: source.what.to_string(),
             member: String::from_utf8_lossy(&raw_name).into_owned(),
-            reason,
+            reason: reason.to_string(),
         };
         let name = member::normalize(&raw_name).map_err(unsafe_member)?;
         let size_bytes = entry.size();
@@ -87,9 +87,13 @@ pub fn walk<R: Read>(
                 walked.files.push(name);
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                return Err(unsafe_member("device or fifo member".into()))
+                return Err(unsafe_member(member::Unsafe::Device))
             }
-            other => return Err(unsafe_member(format!("unsupported member type {other:?}"))),
+            other => {
+                return Err(unsafe_member(member::Unsafe::UnsupportedType {
+                    kind: format!("{other:?}"),
+                }))
+            }
         }
     }
     let mut rest = archive.into_inner();

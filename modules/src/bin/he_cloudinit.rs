@@ -3,11 +3,12 @@ use he_modules::ansible::{
     self, take_rest, Context, Module, OptionError, OptionSet, Outcome, Secret,
 };
 use he_modules::cloudinit::{self, IsoTool, Ownership, Restore, Seed, SeedError, StaticNetwork};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     dest: PathBuf,

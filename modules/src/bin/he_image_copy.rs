@@ -10,11 +10,12 @@ use he_modules::image::digest::Algorithm;
 use he_modules::image::endpoint::Host;
 use he_modules::image::job::{self, DestinationSpec, Request, SourceSpec};
 use he_modules::image::safety::DEFAULT_STATE_DIR;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     src: Option<PathBuf>,
@@ -122,6 +123,7 @@ impl Module for HeImageCopy {
             backup_checksum: o.backup_checksum,
             state_dir: o.state_dir,
             extend_timeout_s: o.extend_timeout,
+            progress: context.progress.clone(),
         };
         let (host, warning) = Host::load(o.he_conf.as_deref())?;
         if let Some(warning) = warning {
@@ -131,17 +133,9 @@ impl Module for HeImageCopy {
         for warning in &report.warnings {
             context.warn(warning.clone());
         }
-        let msg = report.summary(context.check_mode);
-        let mut outcome = Outcome::changed(true).msg(msg);
-        if let Value::Object(keys) = json!(report) {
-            for (key, value) in keys {
-                outcome = outcome.with(&key, value);
-            }
-        }
-        let before = json!({"dest": report.dest_path, "size_bytes": report.dest_size_bytes});
-        let after = json!({"dest": report.dest_path.as_ref().or(report.staged.as_ref()),
-            "size_bytes": report.extended_to_bytes.unwrap_or(report.dest_size_bytes.max(report.bytes_total)),
-            "content": report.source_path});
+        let mut outcome = Outcome::changed(true).msg(report.summary(context.check_mode));
+        outcome.data = report.return_values();
+        let (before, after) = report.diff();
         Ok(outcome.diff(before, after))
     }
 }

@@ -1,16 +1,16 @@
 //! he_inject_backup: validates an engine-backup archive and uploads it into the engine disk.
 use anyhow::Context as _;
-use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_named, take_rest};
-use he_modules::ansible::{Context, Failure};
+use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_rest, Context, Failure};
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, Limits};
-use he_modules::guest::{self, Upload};
+use he_modules::guest::{self, DiskFormat, Upload};
 use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF, vdsm};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     backup: PathBuf,
@@ -27,14 +27,6 @@ struct Options {
     #[serde(default)]
     run_as_vdsm: bool,
     target_version: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum DiskFormat {
-    #[default]
-    Raw,
-    Qcow2,
 }
 
 fn default_dest() -> String {
@@ -60,27 +52,14 @@ impl OptionSet for Options {
     }
 }
 
-/// The archive limits, shared option names with their defaults.
-struct LimitOptions(Limits);
-
-impl OptionSet for LimitOptions {
-    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
-        take_named(
-            options,
-            &["max_members", "max_member_bytes", "max_total_bytes"],
-        )
-        .map(Self)
-    }
-}
-
 struct HeInjectBackup;
 
 impl Module for HeInjectBackup {
     const NAME: &'static str = "he_inject_backup";
-    type Options = (LimitOptions, Options);
+    type Options = (Limits, Options);
 
     fn run(context: &mut Context, (limits, options): Self::Options) -> anyhow::Result<Outcome> {
-        let facts = backup::validate(&options.backup, &limits.0)?;
+        let facts = backup::validate(&options.backup, &limits)?;
         if let Some(target) = &options.target_version {
             backup::check_restorable(&facts, target)?;
         }
@@ -122,18 +101,13 @@ impl Module for HeInjectBackup {
         if options.disk.is_some() {
             guest::check_disk(&disk)?;
         }
-        let uploaded = guest::upload(&upload(&options, &disk))?;
-        if uploaded.sha256 != facts.sha256 {
-            return Err(Failure {
-                msg: format!(
-                    "read-back checksum of {} in {} is {}, the validated backup's is {}: the upload is corrupt, run the task again",
-                    options.dest, disk.display(), uploaded.sha256, facts.sha256
-                ),
-                changed: true,
-                data: Map::new(),
-            }
-            .into());
-        }
+        let upload = upload(&options, &disk);
+        let uploaded = guest::upload(&upload, &context.progress)?;
+        (uploaded.check(&upload, &facts.sha256)).map_err(|error| Failure {
+            msg: error.to_string(),
+            changed: true,
+            data: Map::new(),
+        })?;
         let changed = uploaded.previous_sha256.as_deref() != Some(uploaded.sha256.as_str());
         let before =
             json!({ "disk": disk, "dest": options.dest, "sha256": uploaded.previous_sha256 });
@@ -152,10 +126,7 @@ impl Module for HeInjectBackup {
 fn upload(options: &Options, disk: &std::path::Path) -> Upload {
     Upload {
         disk: disk.to_path_buf(),
-        disk_format: match options.disk_format {
-            DiskFormat::Raw => "raw".into(),
-            DiskFormat::Qcow2 => "qcow2".into(),
-        },
+        disk_format: options.disk_format,
         source: options.backup.clone(),
         dest: options.dest.clone(),
         run_as_vdsm: options.run_as_vdsm,

@@ -4,11 +4,12 @@ use anyhow::Context as _;
 use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionSet, Outcome};
 use he_modules::facts::maintenance::MaintenanceFacts;
 use he_modules::host::{he_conf::DEFAULT_HE_CONF, hosted_engine, vdsm, HeConf};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     #[serde(default = "default_he_conf")]

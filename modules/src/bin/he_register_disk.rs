@@ -9,12 +9,13 @@ use he_modules::engine::{
 };
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     disk_id: Option<String>,

@@ -7,11 +7,12 @@ use he_modules::engine::{clusters, datacenters, domains, storage_domains};
 use he_modules::engine::{Connection, EngineOptions};
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::{vdsm, HeConf};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
     ca_dest: Option<PathBuf>,

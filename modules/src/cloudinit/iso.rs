@@ -13,7 +13,9 @@ const SECTOR: usize = 2048;
 const MAX_READ_BACK_BYTES: usize = 16 * 1024 * 1024;
 
 /// The program that writes the ISO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum IsoTool {
     /// xorriso in mkisofs mode, with fixed dates: byte-identical output for identical input.

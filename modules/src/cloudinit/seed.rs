@@ -37,7 +37,7 @@ pub struct Seed {
 }
 
 /// A static IPv4 address for the engine VM.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaticNetwork {
     /// Address.

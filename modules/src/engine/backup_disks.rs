@@ -113,20 +113,34 @@ fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / GIB)
 }
 
+/// A `size` that is not a usable size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// No leading number.
+    #[error("'{text}' is not a size (bytes, or a number with K/M/G/T or KiB/MiB/GiB/TiB)")]
+    NotASize { text: String },
+    /// A unit other than K, M, G, T.
+    #[error("'{text}' has an unknown unit '{unit}'; use K, M, G or T (binary)")]
+    UnknownUnit { text: String, unit: String },
+    /// Zero, or more bytes than fit.
+    #[error("'{text}' is not a usable size")]
+    Unusable { text: String },
+}
+
 /// A size option: bytes as a number, or a string with an optional binary unit (`50GiB`, `512M`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
 
 impl Size {
     /// Parses `1073741824`, `1024M`, `1GiB`, `2 TiB`.
-    pub fn parse(text: &str) -> Result<Size, String> {
+    pub fn parse(text: &str) -> Result<Size, SizeError> {
         let text = text.trim();
         let split = text
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
-        let number: u64 = digits.parse().map_err(|_| {
-            format!("'{text}' is not a size (bytes, or a number with K/M/G/T or KiB/MiB/GiB/TiB)")
+        let number: u64 = digits.parse().map_err(|_| SizeError::NotASize {
+            text: text.to_string(),
         })?;
         let shift = match unit.trim().trim_end_matches("iB").trim_end_matches('B') {
             "" => 0,
@@ -135,16 +149,30 @@ impl Size {
             "G" | "g" => 30,
             "T" | "t" => 40,
             other => {
-                return Err(format!(
-                    "'{text}' has an unknown unit '{other}'; use K, M, G or T (binary)"
-                ))
+                return Err(SizeError::UnknownUnit {
+                    text: text.to_string(),
+                    unit: other.to_string(),
+                })
             }
         };
         number
             .checked_mul(1u64 << shift)
             .filter(|bytes| *bytes > 0)
             .map(Size)
-            .ok_or_else(|| format!("'{text}' is not a usable size"))
+            .ok_or_else(|| SizeError::Unusable {
+                text: text.to_string(),
+            })
+    }
+}
+
+/// Documented as Ansible's `raw`: a number of bytes or a string with a unit.
+impl schemars::JsonSchema for Size {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": ["integer", "string"] })
     }
 }
 
@@ -225,19 +253,25 @@ pub fn creation_time(sp_id: &str, volume: &Volume) -> Option<String> {
     }
 }
 
+/// Why a disk may not be deleted as a backup disk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Undeletable {
+    /// It is the engine VM's own disk.
+    #[error("disk {name} ({id}) is the hosted-engine VM disk: refusing to delete it")]
+    EngineDisk { name: String, id: String },
+    /// It carries no backup label.
+    #[error("disk {name} ({id}) is not a backup disk (neither its name nor its description starts with {prefix}): refusing to delete it", prefix = BACKUP_PREFIX)]
+    NotABackup { name: String, id: String },
+}
+
 /// Refuses to delete the hosted-engine VM disk, or any disk that is not a backup disk.
-pub fn check_deletable(disk: &Disk, engine_image_id: &str) -> Result<(), String> {
+pub fn check_deletable(disk: &Disk, engine_image_id: &str) -> Result<(), Undeletable> {
+    let (name, id) = (disk.name.clone(), disk.id.clone());
     if disk.id == engine_image_id {
-        return Err(format!(
-            "disk {} ({}) is the hosted-engine VM disk: refusing to delete it",
-            disk.name, disk.id
-        ));
+        return Err(Undeletable::EngineDisk { name, id });
     }
     if backup_label(&disk.name, &disk.description).is_none() {
-        return Err(format!(
-            "disk {} ({}) is not a backup disk (neither its name nor its description starts with {BACKUP_PREFIX}): refusing to delete it",
-            disk.name, disk.id
-        ));
+        return Err(Undeletable::NotABackup { name, id });
     }
     Ok(())
 }
@@ -288,8 +322,14 @@ mod tests {
         assert_eq!(Size::parse("1GiB"), Ok(Size(1 << 30)));
         assert_eq!(Size::parse("512M"), Ok(Size(512 << 20)));
         assert_eq!(Size::parse("2 TiB"), Ok(Size(2 << 40)));
-        assert!(Size::parse("1PB").unwrap_err().contains("unknown unit"));
-        assert!(Size::parse("lots").unwrap_err().contains("is not a size"));
+        assert!(matches!(
+            Size::parse("1PB"),
+            Err(SizeError::UnknownUnit { unit, .. }) if unit == "P"
+        ));
+        assert!(Size::parse("lots")
+            .unwrap_err()
+            .to_string()
+            .contains("is not a size"));
         assert!(Size::parse("0").is_err());
         let from_json: Size = serde_json::from_value(serde_json::json!(4096)).unwrap();
         assert_eq!(from_json, Size(4096));
@@ -339,9 +379,12 @@ mod tests {
         assert!(check_deletable(&disk("B", "hosted-engine-backup-1", ""), "E").is_ok());
         assert!(check_deletable(&disk("B", "virtio-disk0", "hosted-engine-backup-1"), "E").is_ok());
         let engine = check_deletable(&disk("E", "hosted-engine-backup-1", ""), "E").unwrap_err();
-        assert!(engine.contains("is the hosted-engine VM disk"), "{engine}");
+        assert!(
+            engine.to_string().contains("is the hosted-engine VM disk"),
+            "{engine}"
+        );
         let other = check_deletable(&disk("X", "data", "my disk"), "E").unwrap_err();
-        assert!(other.contains("is not a backup disk"), "{other}");
+        assert!(matches!(other, Undeletable::NotABackup { .. }), "{other}");
     }
 
     #[test]

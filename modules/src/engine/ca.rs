@@ -15,6 +15,19 @@ use std::path::Path;
 pub const PKI_RESOURCE_PATH: &str =
     "/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA";
 
+/// A `ca_fingerprint` that is not a SHA-1 or SHA-256 fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FingerprintError {
+    /// Not hex digits.
+    #[error("'{text}' is not a hexadecimal fingerprint")]
+    NotHex { text: String },
+    /// Hex of the wrong length.
+    #[error(
+        "'{text}' has {bytes} bytes; expected a SHA-1 (20 bytes) or SHA-256 (32 bytes) fingerprint"
+    )]
+    WrongLength { text: String, bytes: usize },
+}
+
 /// A pinned fingerprint: SHA-1 (20 bytes) or SHA-256 (32 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -24,18 +37,19 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     /// Parses hex with or without colons (or spaces), any case.
-    pub fn parse(text: &str) -> Result<Fingerprint, String> {
+    pub fn parse(text: &str) -> Result<Fingerprint, FingerprintError> {
         let digits: String = text
             .chars()
             .filter(|c| *c != ':' && !c.is_whitespace())
             .collect();
-        let bytes = hex::decode(&digits)
-            .map_err(|_| format!("'{text}' is not a hexadecimal fingerprint"))?;
+        let bytes = hex::decode(&digits).map_err(|_| FingerprintError::NotHex {
+            text: text.to_string(),
+        })?;
         if bytes.len() != 20 && bytes.len() != 32 {
-            return Err(format!(
-                "'{text}' has {} bytes; expected a SHA-1 (20 bytes) or SHA-256 (32 bytes) fingerprint",
-                bytes.len()
-            ));
+            return Err(FingerprintError::WrongLength {
+                text: text.to_string(),
+                bytes: bytes.len(),
+            });
         }
         Ok(Fingerprint {
             bytes,
@@ -197,10 +211,14 @@ mod tests {
 
     #[test]
     fn bad_fingerprints_and_bad_pem_are_refused() {
-        assert!(Fingerprint::parse("12:34").unwrap_err().contains("2 bytes"));
-        assert!(Fingerprint::parse("xyz")
+        assert!(Fingerprint::parse("12:34")
             .unwrap_err()
-            .contains("not a hexadecimal"));
+            .to_string()
+            .contains("2 bytes"));
+        assert_eq!(
+            Fingerprint::parse("xyz"),
+            Err(FingerprintError::NotHex { text: "xyz".into() })
+        );
         let error = EngineCa::from_pem("<html>not found</html>", "https://e").unwrap_err();
         assert!(
             error.to_string().contains("is not a PEM certificate"),

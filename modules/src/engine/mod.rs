@@ -7,6 +7,7 @@
 //! It is not a general SDK: only the calls the hosted-engine upgrade needs are here.
 
 pub mod auth;
+pub mod backup_disk_states;
 pub mod backup_disks;
 pub mod ca;
 pub mod client;

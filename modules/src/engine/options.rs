@@ -1,22 +1,12 @@
 //! The engine options every engine-facing module takes (SPEC 4, "Common engine options").
 
 use super::ca::Fingerprint;
-use crate::ansible::{take_named, OptionError, OptionSet, Seconds, Secret};
-use serde::{Deserialize, Deserializer};
+use crate::ansible::{take_group, OptionError, OptionSet, Seconds, Secret};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Names of the options in this group (also the doc fragment `ovirt_he.upgrade.engine`).
-pub const NAMES: &[&str] = &[
-    "engine_url",
-    "username",
-    "password",
-    "ca_file",
-    "ca_fingerprint",
-    "timeout",
-    "api_version",
-];
 
 /// Default engine user.
 pub const DEFAULT_USERNAME: &str = "admin@internal";
@@ -25,7 +15,7 @@ pub const DEFAULT_USERNAME: &str = "admin@internal";
 pub const DEFAULT_TIMEOUT_S: u64 = 60;
 
 /// How to talk to the engine, as the user gave it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineOptions {
     /// `https://FQDN/ovirt-engine` (only scheme, host and port are used).
@@ -59,6 +49,33 @@ pub enum ApiVersionChoice {
     V4,
 }
 
+impl ApiVersionChoice {
+    /// The option value that selects it.
+    fn name(self) -> &'static str {
+        match self {
+            ApiVersionChoice::Auto => "auto",
+            ApiVersionChoice::V3 => "3",
+            ApiVersionChoice::V4 => "4",
+        }
+    }
+}
+
+impl Serialize for ApiVersionChoice {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl JsonSchema for ApiVersionChoice {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ApiVersionChoice".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "enum": ["auto", "3", "4"] })
+    }
+}
+
 impl<'de> Deserialize<'de> for ApiVersionChoice {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -88,7 +105,7 @@ fn default_username() -> String {
 
 impl OptionSet for EngineOptions {
     fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
-        take_named(options, NAMES)
+        take_group(options)
     }
 }
 

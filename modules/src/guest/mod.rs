@@ -4,7 +4,7 @@
 //!
 //! The LIBGUESTFS_* environment (backend, settings) is inherited as it is.
 
-use crate::ansible::progress;
+use crate::ansible::progress::Reporter;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -20,14 +20,45 @@ const WRITTEN: &str = "he-written-checksum";
 pub struct Upload {
     /// The disk image (a file or a prepared volume path).
     pub disk: PathBuf,
-    /// The disk's format (`raw`, `qcow2`), given so guestfish never probes it.
-    pub disk_format: String,
+    /// The disk's format, given so guestfish never probes it.
+    pub disk_format: DiskFormat,
     /// The host file to upload.
     pub source: PathBuf,
     /// Absolute path inside the guest.
     pub dest: String,
     /// Run guestfish as vdsm:kvm (uid/gid 36) instead of the current user.
     pub run_as_vdsm: bool,
+}
+
+/// The format of a guest disk (`disk_format` option).
+#[derive(
+    Debug,
+    Default,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskFormat {
+    /// A raw image (file or block volume).
+    #[default]
+    Raw,
+    /// A qcow2 image.
+    Qcow2,
+}
+
+impl DiskFormat {
+    /// The name guestfish's `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskFormat::Raw => "raw",
+            DiskFormat::Qcow2 => "qcow2",
+        }
+    }
 }
 
 /// What guestfish found and wrote.
@@ -37,6 +68,21 @@ pub struct Uploaded {
     pub previous_sha256: Option<String>,
     /// SHA-256 of `dest` read back after the upload.
     pub sha256: String,
+}
+
+impl Uploaded {
+    /// Fails unless what was read back of `upload` has the SHA-256 `expected`.
+    pub fn check(&self, upload: &Upload, expected: &str) -> Result<(), GuestError> {
+        if self.sha256 == expected {
+            return Ok(());
+        }
+        Err(GuestError::Corrupt {
+            dest: upload.dest.clone(),
+            disk: upload.disk.clone(),
+            read_back: self.sha256.clone(),
+            expected: expected.to_string(),
+        })
+    }
 }
 
 /// A guestfish problem.
@@ -64,6 +110,18 @@ pub enum GuestError {
         code: i32,
         /// What it printed on stderr.
         stderr: String,
+    },
+    /// What was read back is not what was meant to be uploaded.
+    #[error("read-back checksum of {dest} in {disk} is {read_back}, the validated backup's is {expected}: the upload is corrupt, run the task again")]
+    Corrupt {
+        /// The guest path.
+        dest: String,
+        /// The disk.
+        disk: PathBuf,
+        /// SHA-256 read back.
+        read_back: String,
+        /// SHA-256 of the source.
+        expected: String,
     },
     /// guestfish succeeded but did not print the read-back checksum.
     #[error("guestfish printed no read-back checksum of {dest}: {stdout:?}")]
@@ -103,10 +161,10 @@ fn feed_script(stdin: &mut impl Write, script: &str) -> Result<(), GuestError> {
 }
 
 /// Uploads `upload.source` to `upload.dest` in the guest's root filesystem.
-pub fn upload(upload: &Upload) -> Result<Uploaded, GuestError> {
+pub fn upload(upload: &Upload, progress: &Reporter) -> Result<Uploaded, GuestError> {
     let script = script(upload)?;
     let disk = quoted("disk", &upload.disk.to_string_lossy())?;
-    let format = format!("--format={}", upload.disk_format);
+    let format = format!("--format={}", upload.disk_format.name());
     let mut command = Command::new("guestfish");
     command
         .args(["--rw", &format, "-a"])
@@ -123,7 +181,7 @@ pub fn upload(upload: &Upload) -> Result<Uploaded, GuestError> {
             .env_remove("XDG_RUNTIME_DIR");
     }
     tracing::info!("guestfish --rw {format} -a {disk} -i, script:\n{script}");
-    progress::report(&format!(
+    progress.report(&format!(
         "guestfish: uploading {} to {} in the engine disk and reading it back",
         upload.source.display(),
         upload.dest
@@ -234,7 +292,7 @@ mod tests {
     fn upload_to(dest: &str) -> Upload {
         Upload {
             disk: "/d.img".into(),
-            disk_format: "raw".into(),
+            disk_format: DiskFormat::Raw,
             source: "/var/tmp/engine backup.tar.gz".into(),
             dest: dest.into(),
             run_as_vdsm: false,

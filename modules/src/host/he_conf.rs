@@ -11,7 +11,7 @@ pub const DEFAULT_HE_CONF: &str = "/etc/ovirt-hosted-engine/hosted-engine.conf";
 pub const BLANK_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A volume on a storage domain: what the modules copy from and to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Volume {
     /// Storage domain id.

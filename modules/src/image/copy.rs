@@ -4,6 +4,7 @@
 
 use super::digest::{is_zero, Algorithm, Block, ContentHasher, HashWorker, BLOCK_SIZE_BYTES};
 use super::progress::Progress;
+use crate::ansible::progress::Reporter;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
@@ -85,6 +86,7 @@ pub fn copy(
     destination: Option<&Destination>,
     algorithm: Algorithm,
     label: &str,
+    progress: &Reporter,
 ) -> Result<CopyReport, CopyError> {
     let started = Instant::now();
     let input = File::open(source).map_err(|e| open_error(source, e))?;
@@ -99,7 +101,8 @@ pub fn copy(
         scope.spawn(move || read_blocks(input, source, length_bytes, returned, blocks));
         // Everything the reader may wait on lives in this call, so an early error return
         // drops it and the reader stops.
-        write_blocks(received, output, recycle, algorithm, label, length_bytes)
+        let progress = Progress::new(progress, label, length_bytes);
+        write_blocks(received, output, recycle, algorithm, progress, length_bytes)
     })?;
     Ok(CopyReport {
         bytes_total: length_bytes,
@@ -185,14 +188,13 @@ fn write_blocks(
     mut output: Option<Writer>,
     recycle: mpsc::Sender<Vec<u8>>,
     algorithm: Algorithm,
-    label: &str,
+    mut progress: Progress,
     length_bytes: u64,
 ) -> Result<(u64, u64, Option<String>), CopyError> {
     let worker = match algorithm {
         Algorithm::None => None,
         _ => Some(HashWorker::start(algorithm, recycle.clone())),
     };
-    let mut progress = Progress::new(label, length_bytes);
     for block in received {
         match block? {
             ReadBlock::Hole { offset, length } => {
@@ -237,8 +239,13 @@ fn write_blocks(
 }
 
 /// Digest of the first `length_bytes` of `path` (a re-read: verify, backups, staged files).
-pub fn hash(path: &Path, length_bytes: u64, algorithm: Algorithm) -> Result<CopyReport, CopyError> {
-    copy(path, length_bytes, None, algorithm, "hash")
+pub fn hash(
+    path: &Path,
+    length_bytes: u64,
+    algorithm: Algorithm,
+    progress: &Reporter,
+) -> Result<CopyReport, CopyError> {
+    copy(path, length_bytes, None, algorithm, "hash", progress)
 }
 
 /// Makes `[from, to)` of `path` read as zeros and flushes it (the tail past an image that
@@ -591,6 +598,7 @@ mod tests {
             Some(&dest),
             Algorithm::Sha256,
             "t",
+            &Reporter::none(),
         )
         .unwrap();
         let written = std::fs::read(&dest.path).unwrap();
@@ -615,6 +623,7 @@ mod tests {
             Some(&dest),
             Algorithm::Blake3,
             "t",
+            &Reporter::none(),
         )
         .unwrap();
         assert_eq!(
@@ -635,7 +644,7 @@ mod tests {
             Algorithm::Sha1,
             Algorithm::None,
         ] {
-            let report = hash(&source, content.len() as u64, algorithm).unwrap();
+            let report = hash(&source, content.len() as u64, algorithm, &Reporter::none()).unwrap();
             assert_eq!(
                 report.checksum,
                 hash_bytes(&content, algorithm),
@@ -650,7 +659,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("short");
         std::fs::write(&path, random(1000)).unwrap();
-        let error = hash(&path, 5000, Algorithm::Sha1).unwrap_err().to_string();
+        let error = hash(&path, 5000, Algorithm::Sha1, &Reporter::none())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("cannot read") && error.contains("offset 0"),
             "{error}"

@@ -18,7 +18,9 @@ pub const BLOCK_SIZE_BYTES: usize = 4 << 20;
 static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
 
 /// Which digest to compute over the copied content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Algorithm {
     /// BLAKE3 block digest (the default: fastest, zero blocks free).

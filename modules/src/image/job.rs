@@ -1,6 +1,6 @@
-//! One `he_image_copy` run: resolve source and destination, stage an OVA, check sizes and
-//! the engine-disk guard (the plan, all that check mode does), then extend, copy, verify
-//! and record a verified backup of the engine disk.
+//! One `he_image_copy` run: plan (resolve source and destination, stage an OVA, check
+//! sizes), decide (the engine-disk guard), which is all that check mode does; then apply
+//! (extend, copy, verify, record a verified backup of the engine disk) and report.
 
 use super::copy::{self, Destination};
 use super::digest::Algorithm;
@@ -8,11 +8,13 @@ use super::endpoint::{is_same, Host, Source, Target};
 use super::ova::{self, OvaReport};
 use super::progress;
 use super::qcow2::{self, Format};
-use super::safety::{self, BackupRecord, Endpoint, FileIdentity, FinishedWrite};
+use super::safety::{self, Allowed, BackupRecord, Endpoint, FileIdentity, FinishedWrite};
 use super::target::{self, SizePlan};
+use crate::ansible::progress::Reporter;
 use crate::host::Volume;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
 /// Where the image comes from.
@@ -56,6 +58,8 @@ pub struct Request {
     pub state_dir: PathBuf,
     /// Longest wait for vdsm's extend task.
     pub extend_timeout_s: u64,
+    /// Where long passes (reads, copies, hashes) show how far they are.
+    pub progress: Reporter,
 }
 
 /// What was (or, in check mode, would be) done: the module's return keys.
@@ -87,9 +91,8 @@ pub struct Report {
     pub extended_to_bytes: Option<u64>,
     /// True when the destination was re-read and matched.
     pub verified: bool,
-    /// Why the engine disk may be written: `backed_up`, `restore`, `resume`, `rewrite`
-    /// (`needs_backup` in check mode without `backup_checksum`).
-    pub engine_disk_write: Option<&'static str>,
+    /// Why the engine disk may be written (when it is the destination).
+    pub engine_disk_write: Option<EngineDiskWrite>,
     /// The backup record written (copies of the engine disk with verify).
     pub backup_record: Option<PathBuf>,
     /// Warnings for the operator.
@@ -98,6 +101,24 @@ pub struct Report {
 }
 
 impl Report {
+    /// The module's return keys.
+    pub fn return_values(&self) -> Map<String, Value> {
+        json!(self).as_object().cloned().unwrap_or_default()
+    }
+
+    /// The destination before and after: path, size and what it holds.
+    pub fn diff(&self) -> (Value, Value) {
+        let before = json!({"dest": self.dest_path, "size_bytes": self.dest_size_bytes});
+        let after = json!({
+            "dest": self.dest_path.as_ref().or(self.staged.as_ref()),
+            "size_bytes": self
+                .extended_to_bytes
+                .unwrap_or(self.dest_size_bytes.max(self.bytes_total)),
+            "content": self.source_path,
+        });
+        (before, after)
+    }
+
     /// One line for the operator: what was (or would be) copied or staged.
     pub fn summary(&self, check_mode: bool) -> String {
         let size = progress::human_bytes(self.bytes_total);
@@ -119,140 +140,294 @@ impl Report {
     }
 }
 
-/// Plans and, unless `check_mode`, performs the copy.
+/// Why the engine disk may be written, as the playbook reads it (`engine_disk_write`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineDiskWrite {
+    /// It still equals its verified backup.
+    BackedUp,
+    /// The copy restores the verified backup.
+    Restore,
+    /// A write under the backup was interrupted: it is redone.
+    Resume,
+    /// It still holds what a finished write under the backup left.
+    Rewrite,
+    /// Check mode without `backup_checksum`: a real run would be refused.
+    NeedsBackup,
+}
+
+impl From<&Allowed> for EngineDiskWrite {
+    fn from(allowed: &Allowed) -> Self {
+        match allowed {
+            Allowed::BackedUp { .. } => Self::BackedUp,
+            Allowed::Restore { .. } => Self::Restore,
+            Allowed::Resume { .. } => Self::Resume,
+            Allowed::Rewrite { .. } => Self::Rewrite,
+        }
+    }
+}
+
+/// What a run will do, resolved and checked before anything is written.
+struct Plan {
+    source: Source,
+    /// What reading the source (an OVA) found: staged image, OVF facts, warnings.
+    staged: Option<PathBuf>,
+    ovf: Option<OvaReport>,
+    warnings: Vec<String>,
+    /// `None`: only stage (and hash) an OVA.
+    copy: Option<CopyPlan>,
+}
+
+/// The copy onto a destination.
+struct CopyPlan {
+    target: Target,
+    size: SizePlan,
+    engine_disk: EngineDiskRole,
+}
+
+/// The engine disk's part in a copy.
+enum EngineDiskRole {
+    /// Neither side is the engine disk.
+    Neither,
+    /// The destination is the engine disk: the guard decides.
+    Destination(Endpoint),
+    /// The source is the engine disk: a verified copy is recorded as its backup.
+    Source,
+}
+
+/// What applying the plan did.
+#[derive(Default)]
+struct Applied {
+    checksum: Option<String>,
+    bytes_written: u64,
+    bytes_zeroed: u64,
+    verified: bool,
+    backup_record: Option<PathBuf>,
+    warnings: Vec<String>,
+}
+
+/// Plans, decides and, unless `check_mode`, applies the copy; then reports.
 pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<Report> {
     let started = std::time::Instant::now();
-    let mut report = Report {
-        checksum_algorithm: request.algorithm.name(),
-        ..Report::default()
+    let plan = plan(request, host, check_mode)?;
+    let engine_disk_write = decide(&plan, request, host, check_mode)?;
+    let applied = match (check_mode, &plan.copy) {
+        (true, _) => Applied::default(),
+        (false, None) => hash_staged(&plan.source, request)?,
+        (false, Some(copy_plan)) => {
+            apply(&plan.source, copy_plan, request, host, engine_disk_write).map_err(|error| {
+                crate::ansible::Failure {
+                    // The destination may have changed: say so when failing.
+                    msg: format!("{error:#}"),
+                    changed: true,
+                    data: Default::default(),
+                }
+            })?
+        }
     };
+    Ok(report(request, plan, engine_disk_write, applied, started))
+}
+
+/// Resolves both sides (staging an OVA in a real run) and checks that the copy can be done.
+fn plan(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<Plan> {
     let engine_disk = host
         .engine_disk()
         .context("cannot resolve the engine disk")?;
-    let source = resolve_source(request, host, check_mode, &mut report)?;
-    report.source_path = Some(source.endpoint.path.clone());
-    report.bytes_total = source.size_bytes;
+    let mut plan = resolve_source(request, host, check_mode)?;
     let Some(destination) = &request.destination else {
-        if !check_mode {
-            let hashed = copy::hash(&source.endpoint.path, source.size_bytes, request.algorithm)?;
-            report.checksum = hashed.checksum;
-        }
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
+        return Ok(plan);
     };
+    let source = &plan.source;
     let target = match destination {
         DestinationSpec::Path(path) => Target::from_path(path)?,
         DestinationSpec::Volume(volume) => Target::from_volume(host, volume)?,
     };
-    report.dest_path = Some(target.endpoint.path.clone());
-    report.dest_size_bytes = target.size_bytes;
     if target.exists && is_same(&source.endpoint, &target.endpoint) {
         bail!(
             "source and destination are the same image ({})",
             target.endpoint.path.display()
         );
     }
-    let size_plan = match target.exists {
+    let size = match target.exists {
         false => SizePlan::Fits,
         true => target::plan(source.size_bytes, target.size_bytes, request.extend)?,
     };
-    if let SizePlan::Extend { to_bytes } = size_plan {
+    if let SizePlan::Extend { .. } = size {
         if target.endpoint.volume.is_none() && !target.regular_file {
             bail!(
                 "{}: the destination block device cannot be extended",
                 target::plan(source.size_bytes, target.size_bytes, false).unwrap_err()
             );
         }
-        report.extended_to_bytes = Some(to_bytes);
     }
-    let writes_engine_disk = engine_disk
-        .as_ref()
-        .is_some_and(|disk| is_same(&target.endpoint, disk));
-    if let (true, Some(disk)) = (writes_engine_disk, &engine_disk) {
-        if check_mode && request.backup_checksum.is_none() {
-            // A check-mode playbook run has made no backup yet: report, do not fail.
-            report.warnings.push(format!(
-                "check mode: writing the engine disk {} needs backup_checksum of a verified backup; a real run without it is refused",
-                disk.path.display()
-            ));
-            report.engine_disk_write = Some("needs_backup");
-            report.seconds = started.elapsed().as_secs_f64();
-            return Ok(report);
-        }
-        let allowed = safety::authorize(
-            &request.state_dir,
-            request.backup_checksum.as_deref(),
-            disk,
-            &source.endpoint.path,
-            |endpoint| Ok(host.resolve(endpoint)?),
-        )?;
-        report.engine_disk_write = Some(allowed.name());
-        tracing::info!("engine disk write allowed: {allowed:?}");
-    }
-    if check_mode {
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
-    }
-    let reads_engine_disk = engine_disk
-        .as_ref()
-        .is_some_and(|disk| is_same(&source.endpoint, disk));
-    let identity_before = FileIdentity::of(&source.endpoint.path).ok();
-    let mut apply = || -> anyhow::Result<()> {
-        let destination_size =
-            prepare_target(request, host, &target, source.size_bytes, size_plan)?;
-        let guard = match (writes_engine_disk, &request.backup_checksum) {
-            (true, Some(checksum)) => Some(safety::normalized(checksum)),
-            _ => None,
-        };
-        if let Some(checksum) = &guard {
-            safety::begin_write(&request.state_dir, checksum, &source.endpoint.path)?;
-        }
-        write(request, &source, &target, destination_size, &mut report)?;
-        if let Some(checksum) = &guard {
-            let finished = FinishedWrite {
-                algorithm: request.algorithm,
-                checksum: report.checksum.clone(),
-                length_bytes: source.size_bytes,
-                identity: FileIdentity::of(&target.endpoint.path)?,
-            };
-            safety::finish_write(
-                &request.state_dir,
-                checksum,
-                &source.endpoint.path,
-                finished,
-            )?;
-        }
-        if reads_engine_disk {
-            record_backup(request, &source, &target, identity_before, &mut report)?;
-        }
-        Ok(())
+    let engine_disk = match engine_disk {
+        Some(disk) if is_same(&target.endpoint, &disk) => EngineDiskRole::Destination(disk),
+        Some(disk) if is_same(&source.endpoint, &disk) => EngineDiskRole::Source,
+        _ => EngineDiskRole::Neither,
     };
-    // From here on the destination may have changed: say so when failing.
-    apply().map_err(|error| crate::ansible::Failure {
-        msg: format!("{error:#}"),
-        changed: true,
-        data: Default::default(),
-    })?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    plan.copy = Some(CopyPlan {
+        target,
+        size,
+        engine_disk,
+    });
+    Ok(plan)
 }
 
-fn resolve_source(
+/// The engine-disk guard: whether (and why) the engine disk may be written.
+fn decide(
+    plan: &Plan,
     request: &Request,
     host: &Host,
     check_mode: bool,
-    report: &mut Report,
-) -> anyhow::Result<Source> {
+) -> anyhow::Result<Option<EngineDiskWrite>> {
+    let Some(CopyPlan {
+        engine_disk: EngineDiskRole::Destination(disk),
+        ..
+    }) = &plan.copy
+    else {
+        return Ok(None);
+    };
+    if check_mode && request.backup_checksum.is_none() {
+        // A check-mode playbook run has made no backup yet: report, do not fail.
+        return Ok(Some(EngineDiskWrite::NeedsBackup));
+    }
+    let allowed = safety::authorize(
+        &request.state_dir,
+        request.backup_checksum.as_deref(),
+        disk,
+        &plan.source.endpoint.path,
+        |endpoint| Ok(host.resolve(endpoint)?),
+        &request.progress,
+    )?;
+    tracing::info!("engine disk write allowed: {allowed:?}");
+    Ok(Some(EngineDiskWrite::from(&allowed)))
+}
+
+/// The checksum of a staged image (an OVA staged without destination).
+fn hash_staged(source: &Source, request: &Request) -> anyhow::Result<Applied> {
+    let hashed = copy::hash(
+        &source.endpoint.path,
+        source.size_bytes,
+        request.algorithm,
+        &request.progress,
+    )?;
+    Ok(Applied {
+        checksum: hashed.checksum,
+        ..Applied::default()
+    })
+}
+
+/// Extends or creates the destination, copies, verifies and records the write or backup.
+fn apply(
+    source: &Source,
+    copy_plan: &CopyPlan,
+    request: &Request,
+    host: &Host,
+    engine_disk_write: Option<EngineDiskWrite>,
+) -> anyhow::Result<Applied> {
+    let identity_before = FileIdentity::of(&source.endpoint.path).ok();
+    let destination_size = prepare_target(
+        request,
+        host,
+        &copy_plan.target,
+        source.size_bytes,
+        copy_plan.size,
+    )?;
+    let guard = match (engine_disk_write, &request.backup_checksum) {
+        (Some(_), Some(checksum)) => Some(safety::normalized(checksum)),
+        _ => None,
+    };
+    if let Some(checksum) = &guard {
+        safety::begin_write(&request.state_dir, checksum, &source.endpoint.path)?;
+    }
+    let mut applied = write(request, source, &copy_plan.target, destination_size)?;
+    if let Some(checksum) = &guard {
+        let finished = FinishedWrite {
+            algorithm: request.algorithm,
+            checksum: applied.checksum.clone(),
+            length_bytes: source.size_bytes,
+            identity: FileIdentity::of(&copy_plan.target.endpoint.path)?,
+        };
+        safety::finish_write(
+            &request.state_dir,
+            checksum,
+            &source.endpoint.path,
+            finished,
+        )?;
+    }
+    if let EngineDiskRole::Source = copy_plan.engine_disk {
+        record_backup(
+            request,
+            source,
+            &copy_plan.target,
+            identity_before,
+            &mut applied,
+        )?;
+    }
+    Ok(applied)
+}
+
+/// The module's return keys.
+fn report(
+    request: &Request,
+    plan: Plan,
+    engine_disk_write: Option<EngineDiskWrite>,
+    applied: Applied,
+    started: std::time::Instant,
+) -> Report {
+    let mut warnings = plan.warnings;
+    if let (Some(EngineDiskWrite::NeedsBackup), Some(copy_plan)) = (engine_disk_write, &plan.copy) {
+        if let EngineDiskRole::Destination(disk) = &copy_plan.engine_disk {
+            warnings.push(format!(
+                "check mode: writing the engine disk {} needs backup_checksum of a verified backup; a real run without it is refused",
+                disk.path.display()
+            ));
+        }
+    }
+    warnings.extend(applied.warnings);
+    let target = plan.copy.as_ref().map(|copy_plan| &copy_plan.target);
+    Report {
+        checksum: applied.checksum,
+        checksum_algorithm: request.algorithm.name(),
+        bytes_total: plan.source.size_bytes,
+        bytes_written: applied.bytes_written,
+        bytes_zeroed: applied.bytes_zeroed,
+        seconds: started.elapsed().as_secs_f64(),
+        staged: plan.staged,
+        ovf: plan.ovf,
+        source_path: Some(plan.source.endpoint.path),
+        dest_path: target.map(|target| target.endpoint.path.clone()),
+        dest_size_bytes: target.map_or(0, |target| target.size_bytes),
+        extended_to_bytes: match plan.copy.as_ref().map(|copy_plan| copy_plan.size) {
+            Some(SizePlan::Extend { to_bytes }) => Some(to_bytes),
+            _ => None,
+        },
+        verified: applied.verified,
+        engine_disk_write,
+        backup_record: applied.backup_record,
+        warnings,
+    }
+}
+
+/// The source; an OVA is read (and, in a real run, staged as a raw image).
+fn resolve_source(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<Plan> {
+    let plain = |source| Plan {
+        source,
+        staged: None,
+        ovf: None,
+        warnings: Vec::new(),
+        copy: None,
+    };
     match &request.source {
-        SourceSpec::Path(path) => Ok(Source::from_path(path)?),
-        SourceSpec::Volume(volume) => Ok(Source::from_volume(host, volume)?),
+        SourceSpec::Path(path) => Ok(plain(Source::from_path(path)?)),
+        SourceSpec::Volume(volume) => Ok(plain(Source::from_volume(host, volume)?)),
         SourceSpec::Ova { path, sha1 } => {
             let stage_dir = match (check_mode, &request.stage_dir) {
                 (true, _) => None,
                 (false, Some(dir)) => Some(dir.as_path()),
                 (false, None) => bail!("option 'stage_dir' is required with an OVA source"),
             };
-            let ova = ova::read(path, sha1.as_deref(), stage_dir)?;
+            let ova = ova::read(path, sha1.as_deref(), stage_dir, &request.progress)?;
             tracing::info!(
                 "read OVA {} (SHA-1 {}): disk {} of {} bytes, virtual size {} bytes",
                 path.display(),
@@ -261,18 +436,20 @@ fn resolve_source(
                 ova.disk_member_bytes,
                 ova.disk_virtual_size_bytes
             );
-            report.warnings.extend(ova.warnings.iter().cloned());
-            let size_bytes = ova.disk_virtual_size_bytes;
-            let staged_path = ova::stage_as_raw(path, &ova)?;
-            report.staged = staged_path.clone();
-            report.ovf = Some(ova);
-            Ok(Source {
-                endpoint: Endpoint {
-                    volume: None,
-                    path: staged_path.unwrap_or_else(|| path.clone()),
+            let staged = ova::stage_as_raw(path, &ova, &request.progress)?;
+            Ok(Plan {
+                source: Source {
+                    endpoint: Endpoint {
+                        volume: None,
+                        path: staged.clone().unwrap_or_else(|| path.clone()),
+                    },
+                    format: Format::Raw,
+                    size_bytes: ova.disk_virtual_size_bytes,
                 },
-                format: Format::Raw,
-                size_bytes,
+                staged,
+                warnings: ova.warnings.clone(),
+                ovf: Some(ova),
+                copy: None,
             })
         }
     }
@@ -322,19 +499,20 @@ fn prepare_target(
     }
 }
 
+/// Copies (or converts a qcow2 source) onto the destination and verifies it.
 fn write(
     request: &Request,
     source: &Source,
     target: &Target,
     destination_size: u64,
-    report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Applied> {
     let path = &target.endpoint.path;
     let label = format!(
         "copy {} -> {}",
         source.endpoint.path.display(),
         path.display()
     );
+    let mut applied = Applied::default();
     match source.format {
         Format::Raw => {
             let destination = Destination {
@@ -348,33 +526,45 @@ fn write(
                 Some(&destination),
                 request.algorithm,
                 &label,
+                &request.progress,
             )?;
-            report.bytes_written = copied.bytes_written;
-            report.bytes_zeroed = copied.bytes_zeroed;
-            report.checksum = copied.checksum;
+            applied.bytes_written = copied.bytes_written;
+            applied.bytes_zeroed = copied.bytes_zeroed;
+            applied.checksum = copied.checksum;
         }
         Format::Qcow2 => {
             tracing::info!("{label}: qemu-img convert (qcow2 source)");
-            qcow2::convert_to_raw(&source.endpoint.path, path, true)?;
-            report.bytes_written = source.size_bytes;
-            report.bytes_zeroed = copy::zero_range(path, source.size_bytes, destination_size)?;
-            report.checksum = copy::hash(path, source.size_bytes, request.algorithm)?.checksum;
-            report.verified = request.verify;
+            qcow2::convert_to_raw(&source.endpoint.path, path, true, &request.progress)?;
+            applied.bytes_written = source.size_bytes;
+            applied.bytes_zeroed = copy::zero_range(path, source.size_bytes, destination_size)?;
+            let hashed = copy::hash(
+                path,
+                source.size_bytes,
+                request.algorithm,
+                &request.progress,
+            )?;
+            applied.checksum = hashed.checksum;
+            applied.verified = request.verify;
         }
     }
     if request.verify && source.format == Format::Raw {
-        let reread = copy::hash(path, source.size_bytes, request.algorithm)?;
-        if reread.checksum != report.checksum {
+        let reread = copy::hash(
+            path,
+            source.size_bytes,
+            request.algorithm,
+            &request.progress,
+        )?;
+        if reread.checksum != applied.checksum {
             bail!(
                 "verify failed: {} reads back as {} but {} was written",
                 path.display(),
                 reread.checksum.unwrap_or_default(),
-                report.checksum.clone().unwrap_or_default()
+                applied.checksum.clone().unwrap_or_default()
             );
         }
-        report.verified = true;
+        applied.verified = true;
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// After a verified copy of the engine disk, keeps the proof the guard asks for.
@@ -383,10 +573,10 @@ fn record_backup(
     source: &Source,
     target: &Target,
     identity_before: Option<FileIdentity>,
-    report: &mut Report,
+    applied: &mut Applied,
 ) -> anyhow::Result<()> {
-    let Some(checksum) = report.checksum.clone().filter(|_| report.verified) else {
-        report.warnings.push("the engine disk was copied without verify: no backup record was kept, so this copy cannot authorise writing the engine disk".into());
+    let Some(checksum) = applied.checksum.clone().filter(|_| applied.verified) else {
+        applied.warnings.push("the engine disk was copied without verify: no backup record was kept, so this copy cannot authorise writing the engine disk".into());
         return Ok(());
     };
     let identity = FileIdentity::of(&source.endpoint.path)?;
@@ -408,6 +598,6 @@ fn record_backup(
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
-    report.backup_record = Some(safety::save(&request.state_dir, &record)?);
+    applied.backup_record = Some(safety::save(&request.state_dir, &record)?);
     Ok(())
 }

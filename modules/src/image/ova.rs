@@ -5,6 +5,7 @@
 
 use super::progress::Progress;
 use super::qcow2;
+use crate::ansible::progress::Reporter;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use std::fs::File;
@@ -161,9 +162,10 @@ pub fn read(
     path: &Path,
     expected_sha1: Option<&str>,
     stage_dir: Option<&Path>,
+    progress: &Reporter,
 ) -> Result<OvaReport, OvaError> {
     let mut candidates = Vec::new();
-    let result = read_into(path, expected_sha1, stage_dir, &mut candidates);
+    let result = read_into(path, expected_sha1, stage_dir, progress, &mut candidates);
     let keep = result.as_ref().ok().and_then(|r| r.staged_disk.clone());
     for staged in candidates.iter().filter_map(|c| c.staged.as_ref()) {
         if Some(staged) != keep.as_ref() {
@@ -177,6 +179,7 @@ fn read_into(
     path: &Path,
     expected_sha1: Option<&str>,
     stage_dir: Option<&Path>,
+    progress: &Reporter,
     candidates: &mut Vec<Candidate>,
 ) -> Result<OvaReport, OvaError> {
     let io_error = |source| OvaError::Io {
@@ -205,7 +208,7 @@ fn read_into(
             file,
             hasher: Sha1::new(),
             read_bytes: 0,
-            progress: Progress::new(format!("read {}", path.display()), total_bytes),
+            progress: Progress::new(progress, format!("read {}", path.display()), total_bytes),
         },
     );
     let gzip = buffered
@@ -400,7 +403,11 @@ fn stream_member(
 /// Makes the staged disk of `report` the raw image `<stage_dir>/<ova name>.raw`: a COW disk
 /// is converted (`qemu-img convert`), a RAW one is already that image and only renamed.
 /// The image is flushed before it gets its name, so a staged image is complete or absent.
-pub fn stage_as_raw(ova_path: &Path, report: &OvaReport) -> Result<Option<PathBuf>, OvaError> {
+pub fn stage_as_raw(
+    ova_path: &Path,
+    report: &OvaReport,
+    progress: &Reporter,
+) -> Result<Option<PathBuf>, OvaError> {
     let Some(member_file) = &report.staged_disk else {
         return Ok(None);
     };
@@ -426,9 +433,8 @@ pub fn stage_as_raw(ova_path: &Path, report: &OvaReport) -> Result<Option<PathBu
     };
     let staged = match report.ovf.volume_format {
         VolumeFormat::Raw => flush_and_name(),
-        VolumeFormat::Cow => {
-            qcow2::convert_to_raw(member_file, &partial, false).and_then(|()| flush_and_name())
-        }
+        VolumeFormat::Cow => qcow2::convert_to_raw(member_file, &partial, false, progress)
+            .and_then(|()| flush_and_name()),
     };
     let _ = std::fs::remove_file(member_file);
     if let Err(source) = staged {
@@ -680,7 +686,13 @@ mod tests {
         );
         let stage = dir.path().join("stage");
         std::fs::create_dir(&stage).unwrap();
-        let report = read(&path, Some(&sha1.to_uppercase()), Some(&stage)).unwrap();
+        let report = read(
+            &path,
+            Some(&sha1.to_uppercase()),
+            Some(&stage),
+            &Reporter::none(),
+        )
+        .unwrap();
         assert_eq!(report.sha1, sha1);
         assert_eq!(report.disk_member, "images/IMG/VOL");
         assert_eq!(report.disk_member_bytes, disk.len() as u64);
@@ -707,9 +719,9 @@ mod tests {
                 ("images/IMG/VOL", &disk),
             ],
         );
-        let report = read(&path, None, None).unwrap();
+        let report = read(&path, None, None, &Reporter::none()).unwrap();
         assert_eq!((report.sha1.clone(), report.staged_disk), (sha1, None));
-        let error = read(&path, Some(&"0".repeat(40)), None)
+        let error = read(&path, Some(&"0".repeat(40)), None, &Reporter::none())
             .unwrap_err()
             .to_string();
         assert!(error.contains("is corrupted: SHA-1"), "{error}");
@@ -788,7 +800,7 @@ mod tests {
         );
         let stage = dir.path().join("stage");
         std::fs::create_dir(&stage).unwrap();
-        let report = read(&path, None, Some(&stage)).unwrap();
+        let report = read(&path, None, Some(&stage), &Reporter::none()).unwrap();
         assert_eq!(report.ovf.volume_format, VolumeFormat::Raw);
         assert_eq!(report.disk_virtual_size_bytes, disk.len() as u64);
         // The member extracted is the image: renamed, not converted (same inode).
@@ -796,7 +808,9 @@ mod tests {
         let member_inode = std::fs::metadata(report.staged_disk.as_ref().unwrap())
             .unwrap()
             .ino();
-        let staged = stage_as_raw(&path, &report).unwrap().unwrap();
+        let staged = stage_as_raw(&path, &report, &Reporter::none())
+            .unwrap()
+            .unwrap();
         assert_eq!(staged, stage.join("a.raw"));
         assert_eq!(std::fs::metadata(&staged).unwrap().ino(), member_inode);
         assert_eq!(std::fs::read(&staged).unwrap(), disk);
@@ -816,7 +830,9 @@ mod tests {
                 ("images/IMG/VOL", &qcow2),
             ],
         );
-        let error = read(&path, None, None).unwrap_err().to_string();
+        let error = read(&path, None, None, &Reporter::none())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("declares disk member images/IMG/VOL ovf:volume-format=\"RAW\" but the member is a qcow2 image"),
             "{error}"
@@ -829,7 +845,9 @@ mod tests {
                 ("images/IMG/VOL", &[7u8; 4096]),
             ],
         );
-        let error = read(&path, None, None).unwrap_err().to_string();
+        let error = read(&path, None, None, &Reporter::none())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("ovf:volume-format=\"COW\" but the member has no qcow2 magic"),
             "{error}"

@@ -1,7 +1,7 @@
 //! Progress of a long pass over bytes (a copy, a checksum, an OVA read): the progress file
 //! the playbook shows every second, the run log at least every 5 s.
 
-use crate::ansible::progress;
+use crate::ansible::progress::Reporter;
 use std::time::{Duration, Instant};
 
 /// How often the progress file shows the bytes done.
@@ -11,6 +11,7 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Progress of one pass over `total_bytes` (bytes, percent, rate, ETA).
 pub struct Progress {
+    reporter: Reporter,
     label: String,
     total_bytes: u64,
     started: Instant,
@@ -20,13 +21,14 @@ pub struct Progress {
 
 impl Progress {
     /// Starts the pass: says so in the log and the progress file.
-    pub fn new(label: impl Into<String>, total_bytes: u64) -> Self {
+    pub fn new(reporter: &Reporter, label: impl Into<String>, total_bytes: u64) -> Self {
         let label = label.into();
         let now = Instant::now();
         let line = format!("{label}: starting, {}", human_bytes(total_bytes));
         tracing::info!("{line}");
-        progress::report(&line);
+        reporter.report(&line);
         Self {
+            reporter: reporter.clone(),
             label,
             total_bytes,
             started: now,
@@ -42,7 +44,7 @@ impl Progress {
         }
         self.last_reported = Instant::now();
         let line = self.line(done_bytes);
-        progress::report(&line);
+        self.reporter.report(&line);
         if self.last_logged.elapsed() >= LOG_EVERY {
             self.last_logged = Instant::now();
             tracing::info!("{line}");
@@ -75,7 +77,7 @@ impl Progress {
     pub fn done(&self) {
         let line = format!("{} (done)", self.line(self.total_bytes));
         tracing::info!("{line}");
-        progress::report(&line);
+        self.reporter.report(&line);
     }
 }
 
@@ -107,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_line_has_bytes_percent_rate_and_eta() {
-        let progress = Progress::new("copy a -> b", 4 << 30);
+        let progress = Progress::new(&Reporter::none(), "copy a -> b", 4 << 30);
         let line = progress.line(1 << 30);
         assert!(
             line.starts_with("copy a -> b: 1.0 GiB of 4.0 GiB (25.0%), "),

@@ -1,6 +1,6 @@
 //! qcow2 images: recognising them, their virtual size, converting them to raw with `qemu-img`.
 
-use crate::ansible::progress;
+use crate::ansible::progress::Reporter;
 use crate::host::command::{self, CommandError};
 use serde::Deserialize;
 use std::io::Read;
@@ -109,7 +109,12 @@ pub fn info(path: &Path) -> Result<ImageInfo, ImageError> {
 
 /// `qemu-img convert -f qcow2 -O raw`; with `existing`, onto an existing destination (`-n`),
 /// where unallocated clusters are written as zeroes.
-pub fn convert_to_raw(source: &Path, destination: &Path, existing: bool) -> Result<(), ImageError> {
+pub fn convert_to_raw(
+    source: &Path,
+    destination: &Path,
+    existing: bool,
+    progress: &Reporter,
+) -> Result<(), ImageError> {
     let mut args: Vec<&std::ffi::OsStr> = vec!["convert".as_ref()];
     if existing {
         args.push("-n".as_ref());
@@ -122,7 +127,7 @@ pub fn convert_to_raw(source: &Path, destination: &Path, existing: bool) -> Resu
         source.as_os_str(),
         destination.as_os_str(),
     ]);
-    progress::report(&format!(
+    progress.report(&format!(
         "qemu-img convert {} -> {} (raw)",
         source.display(),
         destination.display()
@@ -190,7 +195,7 @@ mod tests {
         assert_eq!(info(&qcow2).unwrap().virtual_size_bytes, 1 << 20);
         let back = dir.path().join("b.raw");
         std::fs::write(&back, vec![0xAAu8; 1 << 20]).unwrap();
-        convert_to_raw(&qcow2, &back, true).unwrap();
+        convert_to_raw(&qcow2, &back, true, &Reporter::none()).unwrap();
         assert_eq!(std::fs::read(&back).unwrap(), content);
     }
 }

@@ -17,6 +17,7 @@
 
 use super::copy::{self, CopyError};
 use super::digest::Algorithm;
+use crate::ansible::progress::Reporter;
 use crate::host::Volume;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -89,9 +90,9 @@ pub struct BackupRecord {
     pub created_epoch_s: u64,
 }
 
-/// Why the engine disk may not be written (or a record could not be kept).
-#[derive(Debug, thiserror::Error)]
-pub enum GuardError {
+/// Why the guard refuses to write the engine disk: a verdict of [`decide`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
     /// No `backup_checksum` was given.
     #[error("refusing to write the engine disk {disk}: give backup_checksum, the checksum returned by a verified copy (verify: true) of the engine disk to a backup")]
     NoChecksum { disk: String },
@@ -126,6 +127,14 @@ pub enum GuardError {
         checksum: String,
         actual: String,
     },
+}
+
+/// Why the engine disk may not be written (or a record could not be kept).
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The evidence says no.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// A record file or a disk could not be read or written.
     #[error("engine disk guard: {what} {path}: {source}")]
     Io {
@@ -150,18 +159,6 @@ pub enum Allowed {
     /// The engine disk still holds exactly what a finished write under this backup put
     /// there (nothing has run from it since): it may be written again.
     Rewrite { backup: PathBuf },
-}
-
-impl Allowed {
-    /// The short name returned to the playbook (`engine_disk_write`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Allowed::BackedUp { .. } => "backed_up",
-            Allowed::Restore { .. } => "restore",
-            Allowed::Resume { .. } => "resume",
-            Allowed::Rewrite { .. } => "rewrite",
-        }
-    }
 }
 
 /// A write of the engine disk authorised by a backup: begun, and finished when `finished`.
@@ -297,104 +294,269 @@ fn load_write(state_dir: &Path, checksum: &str) -> Result<Option<WriteRecord>, G
     load_json(&write_record_path(state_dir, checksum))
 }
 
-/// The checks before a write onto `engine_disk` from `copy_source`; `resolve` turns a
-/// recorded backup endpoint into its current path (volumes are prepared again).
+/// The checks before a write onto `engine_disk` from `copy_source`: the evidence is
+/// gathered as [`decide`] asks for it (hashes only when the cheap facts do not settle it);
+/// `resolve` turns a recorded backup endpoint into its current path (volumes are prepared
+/// again).
 pub fn authorize(
     state_dir: &Path,
     backup_checksum: Option<&str>,
     engine_disk: &Endpoint,
     copy_source: &Path,
     resolve: impl Fn(&Endpoint) -> anyhow::Result<PathBuf>,
+    progress: &Reporter,
 ) -> Result<Allowed, GuardError> {
-    let disk = describe(engine_disk);
-    let checksum = backup_checksum.ok_or_else(|| GuardError::NoChecksum { disk: disk.clone() })?;
-    let checksum = normalized(checksum);
-    if checksum.is_empty() || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(GuardError::Malformed { value: checksum });
+    let checksum = given_checksum(backup_checksum, engine_disk)?;
+    let mut evidence = Evidence {
+        disk: describe(engine_disk),
+        records_dir: state_dir.join(RECORDS_DIR),
+        record: load(state_dir, &checksum)?,
+        engine_disk: engine_disk.clone(),
+        engine_identity: identity(&engine_disk.path)?,
+        write: load_write(state_dir, &checksum)?,
+        backup: None,
+        engine_content: None,
+        written_content: None,
+        checksum,
+    };
+    loop {
+        match decide(&evidence) {
+            Decision::Allow(allowed) => return Ok(allowed),
+            Decision::Refuse(refusal) => return Err(refusal.into()),
+            Decision::Read(need) => evidence.read(need, copy_source, &resolve, progress)?,
+        }
     }
-    let record = load(state_dir, &checksum)?.ok_or_else(|| GuardError::NoRecord {
-        disk: disk.clone(),
-        checksum: checksum.clone(),
-        dir: state_dir.join(RECORDS_DIR),
+}
+
+/// The `backup_checksum` option, normalized, or why it cannot name a record.
+pub fn given_checksum(given: Option<&str>, engine_disk: &Endpoint) -> Result<String, Refusal> {
+    let given = given.ok_or_else(|| Refusal::NoChecksum {
+        disk: describe(engine_disk),
     })?;
-    let engine_identity = identity(&engine_disk.path)?;
-    if !is_same_disk(&record, engine_disk, &engine_identity) {
-        return Err(GuardError::OtherDisk {
-            disk,
+    let checksum = normalized(given);
+    match !checksum.is_empty() && checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => Ok(checksum),
+        false => Err(Refusal::Malformed { value: checksum }),
+    }
+}
+
+/// What the guard knows about the engine disk and its backup: the records and identities
+/// read at once, the re-read contents filled in when [`decide`] asks for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The engine disk as messages name it.
+    pub disk: String,
+    /// The given `backup_checksum`, normalized.
+    pub checksum: String,
+    /// Where the records live.
+    pub records_dir: PathBuf,
+    /// The backup record for `checksum`, when there is one.
+    pub record: Option<BackupRecord>,
+    /// The engine disk.
+    pub engine_disk: Endpoint,
+    /// Its identity now.
+    pub engine_identity: FileIdentity,
+    /// The last write of the engine disk under `checksum`, when there was one.
+    pub write: Option<WriteRecord>,
+    /// The backup re-read ([`Need::Backup`]).
+    pub backup: Option<BackupNow>,
+    /// The engine disk's content over the backup's length ([`Need::EngineContent`]).
+    pub engine_content: Option<Content>,
+    /// The engine disk's content over the last write's length ([`Need::WrittenContent`]).
+    pub written_content: Option<Content>,
+}
+
+/// The recorded backup as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupNow {
+    /// Its current path.
+    pub path: PathBuf,
+    /// Digest of its first `size_bytes` (the record's length and algorithm).
+    pub checksum: String,
+    /// The copy's source is this very backup (a restore).
+    pub is_copy_source: bool,
+}
+
+/// A stretch of the engine disk, re-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Its digest.
+    Hashed(String),
+    /// The disk is shorter than the stretch.
+    Shorter { size_bytes: u64 },
+}
+
+/// A re-read that [`decide`] needs before it can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Resolve and hash the recorded backup.
+    Backup,
+    /// Hash the engine disk over the backup's length.
+    EngineContent,
+    /// Hash the engine disk over the last finished write's length.
+    WrittenContent,
+}
+
+/// The guard's verdict on the evidence so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The write may go ahead.
+    Allow(Allowed),
+    /// The write is refused.
+    Refuse(Refusal),
+    /// More evidence is needed.
+    Read(Need),
+}
+
+/// Whether the evidence allows writing the engine disk (SPEC 6.1); pure.
+pub fn decide(evidence: &Evidence) -> Decision {
+    let checksum = evidence.checksum.clone();
+    let Some(record) = &evidence.record else {
+        return Decision::Refuse(Refusal::NoRecord {
+            disk: evidence.disk.clone(),
+            checksum,
+            dir: evidence.records_dir.clone(),
+        });
+    };
+    if !is_same_disk(record, &evidence.engine_disk, &evidence.engine_identity) {
+        return Decision::Refuse(Refusal::OtherDisk {
+            disk: evidence.disk.clone(),
             checksum,
             other: describe(&record.source),
         });
     }
-    let backup_path = resolve(&record.backup).map_err(|e| GuardError::Io {
-        what: "cannot resolve the backup",
-        path: record.backup.path.clone(),
-        source: std::io::Error::other(format!("{e:#}")),
-    })?;
-    let backup_now = copy::hash(&backup_path, record.size_bytes, record.algorithm)?;
-    let backup_checksum = backup_now.checksum.unwrap_or_default();
-    if backup_checksum != record.checksum {
-        return Err(GuardError::BackupChanged {
-            backup: backup_path.display().to_string(),
-            checksum,
-            actual: backup_checksum,
-        });
-    }
-    if identity(copy_source)?.same_file(&identity(&backup_path)?) {
-        return Ok(Allowed::Restore {
-            backup: backup_path,
-        });
-    }
-    if engine_identity.regular_file && engine_identity == record.source_identity {
-        return Ok(Allowed::BackedUp {
-            backup: backup_path,
-        });
-    }
-    let write = load_write(state_dir, &checksum)?;
-    match write.as_ref().map(|w| &w.finished) {
-        Some(None) => {
-            return Ok(Allowed::Resume {
-                backup: backup_path,
-            })
-        }
-        Some(Some(done)) if engine_identity.regular_file && engine_identity == done.identity => {
-            return Ok(Allowed::Rewrite {
-                backup: backup_path,
-            })
-        }
-        _ => {}
-    }
-    let engine_size =
-        super::target::size_of(&engine_disk.path).map_err(|source| GuardError::Io {
-            what: "cannot read the size of",
-            path: engine_disk.path.clone(),
-            source,
-        })?;
-    let actual = match engine_size >= record.size_bytes {
-        true => copy::hash(&engine_disk.path, record.size_bytes, record.algorithm)?
-            .checksum
-            .unwrap_or_default(),
-        false => format!("{engine_size} bytes instead of {}", record.size_bytes),
+    let Some(backup) = &evidence.backup else {
+        return Decision::Read(Need::Backup);
     };
-    if actual == record.checksum {
-        return Ok(Allowed::BackedUp {
+    if backup.checksum != record.checksum {
+        return Decision::Refuse(Refusal::BackupChanged {
+            backup: backup.path.display().to_string(),
+            checksum,
+            actual: backup.checksum.clone(),
+        });
+    }
+    let backup_path = backup.path.clone();
+    if backup.is_copy_source {
+        return Decision::Allow(Allowed::Restore {
             backup: backup_path,
         });
     }
-    if let Some(Some(done)) = write.as_ref().map(|w| &w.finished) {
-        if done.checksum.is_some() && engine_size >= done.length_bytes {
-            let now = copy::hash(&engine_disk.path, done.length_bytes, done.algorithm)?;
-            if now.checksum == done.checksum {
-                return Ok(Allowed::Rewrite {
+    let engine = &evidence.engine_identity;
+    if engine.regular_file && *engine == record.source_identity {
+        return Decision::Allow(Allowed::BackedUp {
+            backup: backup_path,
+        });
+    }
+    let finished = match &evidence.write {
+        Some(WriteRecord { finished: None, .. }) => {
+            return Decision::Allow(Allowed::Resume {
+                backup: backup_path,
+            })
+        }
+        Some(WriteRecord { finished, .. }) => finished.as_ref(),
+        None => None,
+    };
+    if finished.is_some_and(|done| engine.regular_file && *engine == done.identity) {
+        return Decision::Allow(Allowed::Rewrite {
+            backup: backup_path,
+        });
+    }
+    let Some(content) = &evidence.engine_content else {
+        return Decision::Read(Need::EngineContent);
+    };
+    if *content == Content::Hashed(record.checksum.clone()) {
+        return Decision::Allow(Allowed::BackedUp {
+            backup: backup_path,
+        });
+    }
+    if let Some(done) = finished.filter(|done| done.checksum.is_some()) {
+        match &evidence.written_content {
+            None => return Decision::Read(Need::WrittenContent),
+            Some(Content::Hashed(now)) if done.checksum.as_ref() == Some(now) => {
+                return Decision::Allow(Allowed::Rewrite {
                     backup: backup_path,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Decision::Refuse(Refusal::DiskChanged {
+        disk: evidence.disk.clone(),
+        checksum,
+        actual: match content {
+            Content::Hashed(actual) => actual.clone(),
+            Content::Shorter { size_bytes } => {
+                format!("{size_bytes} bytes instead of {}", record.size_bytes)
+            }
+        },
+    })
+}
+
+impl Evidence {
+    /// Re-reads what `need` names (hashing a backup or the engine disk).
+    fn read(
+        &mut self,
+        need: Need,
+        copy_source: &Path,
+        resolve: &impl Fn(&Endpoint) -> anyhow::Result<PathBuf>,
+        progress: &Reporter,
+    ) -> Result<(), GuardError> {
+        let record = self
+            .record
+            .as_ref()
+            .expect("decide reads only with a record");
+        match need {
+            Need::Backup => {
+                let path = resolve(&record.backup).map_err(|e| GuardError::Io {
+                    what: "cannot resolve the backup",
+                    path: record.backup.path.clone(),
+                    source: std::io::Error::other(format!("{e:#}")),
+                })?;
+                let checksum = copy::hash(&path, record.size_bytes, record.algorithm, progress)?
+                    .checksum
+                    .unwrap_or_default();
+                let is_copy_source = identity(copy_source)?.same_file(&identity(&path)?);
+                self.backup = Some(BackupNow {
+                    path,
+                    checksum,
+                    is_copy_source,
                 });
             }
+            Need::EngineContent => {
+                let path = &self.engine_disk.path;
+                let content = content(path, record.size_bytes, record.algorithm, progress)?;
+                self.engine_content = Some(content);
+            }
+            Need::WrittenContent => {
+                let done = (self.write.as_ref())
+                    .and_then(|write| write.finished.as_ref())
+                    .expect("decide asks for the written content only after a finished write");
+                let path = &self.engine_disk.path;
+                let content = content(path, done.length_bytes, done.algorithm, progress)?;
+                self.written_content = Some(content);
+            }
         }
+        Ok(())
     }
-    Err(GuardError::DiskChanged {
-        disk,
-        checksum,
-        actual,
-    })
+}
+
+/// The digest of the first `length_bytes` of `path`, or its size when it is shorter.
+fn content(
+    path: &Path,
+    length_bytes: u64,
+    algorithm: Algorithm,
+    progress: &Reporter,
+) -> Result<Content, GuardError> {
+    let size_bytes = super::target::size_of(path).map_err(|source| GuardError::Io {
+        what: "cannot read the size of",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if size_bytes < length_bytes {
+        return Ok(Content::Shorter { size_bytes });
+    }
+    let hashed = copy::hash(path, length_bytes, algorithm, progress)?;
+    Ok(Content::Hashed(hashed.checksum.unwrap_or_default()))
 }
 
 fn identity(path: &Path) -> Result<FileIdentity, GuardError> {
@@ -477,6 +639,7 @@ mod tests {
             &f.engine,
             source,
             |endpoint| Ok(endpoint.path.clone()),
+            &Reporter::none(),
         )
     }
 
@@ -556,7 +719,7 @@ mod tests {
         begin_write(&state, &f.checksum, &new_image).unwrap();
         std::fs::write(&f.engine.path, vec![5u8; 100_000]).unwrap();
         let resumed = check(&f, Some(&f.checksum), &new_image).unwrap();
-        assert_eq!(resumed.name(), "resume");
+        assert!(matches!(resumed, Allowed::Resume { .. }), "{resumed:?}");
         // Finished: the engine disk holds what was written.
         let written = vec![5u8; 50_000];
         std::fs::write(&f.engine.path, &written).unwrap();
@@ -567,16 +730,12 @@ mod tests {
             identity: FileIdentity::of(&f.engine.path).unwrap(),
         };
         finish_write(&state, &f.checksum, &new_image, finished).unwrap();
-        assert_eq!(
-            check(&f, Some(&f.checksum), &new_image).unwrap().name(),
-            "rewrite"
-        );
+        let rewrite = check(&f, Some(&f.checksum), &new_image).unwrap();
+        assert!(matches!(rewrite, Allowed::Rewrite { .. }), "{rewrite:?}");
         // Rewritten with the same bytes (new mtime): still what the write left.
         std::fs::write(&f.engine.path, &written).unwrap();
-        assert_eq!(
-            check(&f, Some(&f.checksum), &new_image).unwrap().name(),
-            "rewrite"
-        );
+        let rewrite = check(&f, Some(&f.checksum), &new_image).unwrap();
+        assert!(matches!(rewrite, Allowed::Rewrite { .. }), "{rewrite:?}");
         // Changed by something else (the engine ran): refused.
         std::fs::write(&f.engine.path, vec![6u8; 50_000]).unwrap();
         let error = check(&f, Some(&f.checksum), &new_image)
@@ -586,6 +745,311 @@ mod tests {
             error.contains("other than by he_image_copy writes"),
             "{error}"
         );
+    }
+
+    /// Evidence about an engine disk file whose record says it was backed up as identity
+    /// `ENGINE` with checksum `aa`, before any re-read.
+    fn evidence() -> Evidence {
+        let engine = Endpoint {
+            volume: None,
+            path: PathBuf::from("/sd/engine"),
+        };
+        Evidence {
+            disk: "/sd/engine".into(),
+            checksum: "aa".into(),
+            records_dir: PathBuf::from("/state/engine-disk-backups"),
+            record: Some(BackupRecord {
+                source: engine.clone(),
+                source_identity: ENGINE,
+                backup: Endpoint {
+                    volume: None,
+                    path: PathBuf::from("/sd/backup"),
+                },
+                algorithm: Algorithm::Blake3,
+                checksum: "aa".into(),
+                size_bytes: 100,
+                created_epoch_s: 1,
+            }),
+            engine_disk: engine,
+            engine_identity: ENGINE,
+            write: None,
+            backup: None,
+            engine_content: None,
+            written_content: None,
+        }
+    }
+
+    const ENGINE: FileIdentity = FileIdentity {
+        device: 1,
+        inode: 10,
+        size_bytes: 100,
+        mtime_ns: 1_000,
+        regular_file: true,
+    };
+
+    /// The engine disk file after some write (same file, new mtime).
+    const WRITTEN: FileIdentity = FileIdentity {
+        mtime_ns: 2_000,
+        ..ENGINE
+    };
+
+    fn backup_read(checksum: &str, is_copy_source: bool) -> Option<BackupNow> {
+        Some(BackupNow {
+            path: PathBuf::from("/sd/backup"),
+            checksum: checksum.into(),
+            is_copy_source,
+        })
+    }
+
+    fn write_under_backup(finished: Option<(Option<&str>, FileIdentity)>) -> Option<WriteRecord> {
+        Some(WriteRecord {
+            backup_checksum: "aa".into(),
+            source: PathBuf::from("/stage/new.raw"),
+            finished: finished.map(|(checksum, identity)| FinishedWrite {
+                algorithm: Algorithm::Sha256,
+                checksum: checksum.map(String::from),
+                length_bytes: 50,
+                identity,
+            }),
+        })
+    }
+
+    fn hashed(checksum: &str) -> Option<Content> {
+        Some(Content::Hashed(checksum.into()))
+    }
+
+    #[test]
+    fn decide_as_a_table() {
+        let backup = PathBuf::from("/sd/backup");
+        let allow_backed_up = Decision::Allow(Allowed::BackedUp {
+            backup: backup.clone(),
+        });
+        let allow_rewrite = Decision::Allow(Allowed::Rewrite {
+            backup: backup.clone(),
+        });
+        let changed = |actual: &str| {
+            Decision::Refuse(Refusal::DiskChanged {
+                disk: "/sd/engine".into(),
+                checksum: "aa".into(),
+                actual: actual.into(),
+            })
+        };
+        let read = evidence;
+        let checked = || Evidence {
+            backup: backup_read("aa", false),
+            ..read()
+        };
+        let moved = || Evidence {
+            engine_identity: WRITTEN,
+            ..checked()
+        };
+        let other_file = FileIdentity {
+            inode: 11,
+            ..ENGINE
+        };
+        let block_device = FileIdentity {
+            regular_file: false,
+            size_bytes: 0,
+            ..ENGINE
+        };
+        let volume = Volume {
+            sd_id: "sd".into(),
+            image_id: "img".into(),
+            volume_id: "vol".into(),
+        };
+        let rows: Vec<(&str, Evidence, Decision)> = vec![
+            (
+                "no record with that checksum",
+                Evidence {
+                    record: None,
+                    ..read()
+                },
+                Decision::Refuse(Refusal::NoRecord {
+                    disk: "/sd/engine".into(),
+                    checksum: "aa".into(),
+                    dir: PathBuf::from("/state/engine-disk-backups"),
+                }),
+            ),
+            (
+                "a record of another file",
+                Evidence {
+                    engine_identity: other_file,
+                    ..read()
+                },
+                Decision::Refuse(Refusal::OtherDisk {
+                    disk: "/sd/engine".into(),
+                    checksum: "aa".into(),
+                    other: "/sd/engine".into(),
+                }),
+            ),
+            (
+                "a record of the same volume, now another file: re-read the backup",
+                {
+                    let mut evidence = Evidence {
+                        engine_identity: other_file,
+                        ..read()
+                    };
+                    evidence.engine_disk.volume = Some(volume.clone());
+                    evidence.record.as_mut().unwrap().source.volume = Some(volume);
+                    evidence
+                },
+                Decision::Read(Need::Backup),
+            ),
+            (
+                "the backup not re-read yet",
+                read(),
+                Decision::Read(Need::Backup),
+            ),
+            (
+                "the backup changed",
+                Evidence {
+                    backup: backup_read("bb", false),
+                    ..read()
+                },
+                Decision::Refuse(Refusal::BackupChanged {
+                    backup: "/sd/backup".into(),
+                    checksum: "aa".into(),
+                    actual: "bb".into(),
+                }),
+            ),
+            (
+                "restoring the backup itself",
+                Evidence {
+                    backup: backup_read("aa", true),
+                    engine_identity: WRITTEN,
+                    ..read()
+                },
+                Decision::Allow(Allowed::Restore {
+                    backup: backup.clone(),
+                }),
+            ),
+            (
+                "the engine disk file untouched",
+                checked(),
+                allow_backed_up.clone(),
+            ),
+            (
+                "a block device: its identity proves nothing, hash it",
+                Evidence {
+                    engine_identity: block_device,
+                    record: Some(BackupRecord {
+                        source_identity: block_device,
+                        ..read().record.unwrap()
+                    }),
+                    ..checked()
+                },
+                Decision::Read(Need::EngineContent),
+            ),
+            (
+                "an interrupted write under the backup",
+                Evidence {
+                    write: write_under_backup(None),
+                    ..moved()
+                },
+                Decision::Allow(Allowed::Resume {
+                    backup: backup.clone(),
+                }),
+            ),
+            (
+                "a finished write, nothing since",
+                Evidence {
+                    write: write_under_backup(Some((Some("cc"), WRITTEN))),
+                    ..moved()
+                },
+                allow_rewrite.clone(),
+            ),
+            (
+                "touched: hash it",
+                moved(),
+                Decision::Read(Need::EngineContent),
+            ),
+            (
+                "touched, same content",
+                Evidence {
+                    engine_content: hashed("aa"),
+                    ..moved()
+                },
+                allow_backed_up,
+            ),
+            (
+                "touched, other content",
+                Evidence {
+                    engine_content: hashed("dd"),
+                    ..moved()
+                },
+                changed("dd"),
+            ),
+            (
+                "shorter than the backup",
+                Evidence {
+                    engine_content: Some(Content::Shorter { size_bytes: 10 }),
+                    ..moved()
+                },
+                changed("10 bytes instead of 100"),
+            ),
+            (
+                "other content after a finished write: hash what it wrote",
+                Evidence {
+                    engine_content: hashed("dd"),
+                    write: write_under_backup(Some((Some("cc"), ENGINE))),
+                    ..moved()
+                },
+                Decision::Read(Need::WrittenContent),
+            ),
+            (
+                "still what the finished write left",
+                Evidence {
+                    engine_content: hashed("dd"),
+                    write: write_under_backup(Some((Some("cc"), ENGINE))),
+                    written_content: hashed("cc"),
+                    ..moved()
+                },
+                allow_rewrite,
+            ),
+            (
+                "changed since the finished write",
+                Evidence {
+                    engine_content: hashed("dd"),
+                    write: write_under_backup(Some((Some("cc"), ENGINE))),
+                    written_content: hashed("ee"),
+                    ..moved()
+                },
+                changed("dd"),
+            ),
+            (
+                "a finished write without checksum proves nothing",
+                Evidence {
+                    engine_content: hashed("dd"),
+                    write: write_under_backup(Some((None, ENGINE))),
+                    ..moved()
+                },
+                changed("dd"),
+            ),
+        ];
+        for (case, evidence, expected) in rows {
+            assert_eq!(decide(&evidence), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_checksum_must_be_given_and_hex() {
+        let engine = evidence().engine_disk;
+        assert_eq!(given_checksum(Some(" AB01 "), &engine), Ok("ab01".into()));
+        assert_eq!(
+            given_checksum(None, &engine),
+            Err(Refusal::NoChecksum {
+                disk: "/sd/engine".into()
+            })
+        );
+        for bad in ["", "../x", "abz"] {
+            assert!(
+                matches!(
+                    given_checksum(Some(bad), &engine),
+                    Err(Refusal::Malformed { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -601,6 +1065,7 @@ mod tests {
             &other,
             &f.engine.path,
             |endpoint| Ok(endpoint.path.clone()),
+            &Reporter::none(),
         )
         .unwrap_err()
         .to_string();

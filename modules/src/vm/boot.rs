@@ -3,12 +3,17 @@
 
 use super::channel::{self, Channel, ChannelTiming};
 use super::health::{self, HealthError, HealthPoller, HealthTiming, Healthy};
+use super::markers::Awaited;
 use super::markers::{Marker, MarkerWaiter};
 use super::state::VmState;
 use super::vm_conf::{self, VmConf, VmConfError, DEFAULT_VM_CONF};
 use super::watch::{self, BootLog, VmWatch, WatchError};
+use crate::ansible::progress::Reporter;
+use crate::ansible::{take_group, OptionError, OptionSet, Seconds};
 use crate::host::he_conf::{is_uuid, HeConf, HeConfError};
 use crate::host::hosted_engine::{self, HostedEngineError};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,6 +58,59 @@ pub struct VmConfCopy {
     pub patched: String,
 }
 
+/// The boot options of `he_boot_and_wait` (`state: started`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootOptions {
+    vm_conf: Option<PathBuf>,
+    vm_id: Option<String>,
+    cdrom: Option<PathBuf>,
+    channel: Option<PathBuf>,
+    #[serde(default)]
+    wait_for: Vec<Awaited>,
+    #[serde(default = "Seconds::of::<1800>")]
+    stall_timeout: Seconds,
+    #[serde(default = "Seconds::of::<120>")]
+    start_timeout: Seconds,
+    health_url: Option<String>,
+    #[serde(default = "Seconds::of::<1200>")]
+    health_timeout: Seconds,
+    #[serde(default = "Seconds::of::<15>")]
+    health_interval: Seconds,
+}
+
+impl OptionSet for BootOptions {
+    fn take(options: &mut Map<String, Value>) -> Result<Self, OptionError> {
+        take_group(options)
+    }
+}
+
+impl BootOptions {
+    /// The timing of a boot that asks the VM's state every `poll_interval`.
+    pub fn settings(&self, poll_interval: Duration) -> BootSettings {
+        BootSettings {
+            stall_timeout: self.stall_timeout.duration(),
+            start_timeout: self.start_timeout.duration(),
+            poll_interval,
+        }
+    }
+
+    /// The request, with the vm.conf copy at `copy_path`.
+    pub fn request(self, copy_path: Option<PathBuf>) -> BootRequest {
+        BootRequest {
+            vm_conf: self.vm_conf,
+            vm_id: self.vm_id,
+            cdrom: self.cdrom,
+            channel: self.channel,
+            wait_for: self.wait_for.into_iter().map(Into::into).collect(),
+            health_url: self.health_url,
+            health_timeout: self.health_timeout.duration(),
+            health_interval: self.health_interval.duration(),
+            copy_path,
+        }
+    }
+}
+
 /// A request that cannot be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
@@ -80,6 +138,9 @@ pub enum BootError {
     /// Following the boot failed.
     #[error(transparent)]
     Watch(#[from] WatchError),
+    /// The VM runs: it cannot be started.
+    #[error("the engine VM is {state}: {advice}")]
+    Running { state: VmState, advice: String },
 }
 
 /// Everything needed to boot, resolved and checked before anything runs.
@@ -161,12 +222,30 @@ impl BootPlan {
         self.copy.as_ref()
     }
 
-    /// Problems that would stop a real run but may be fixed by then (check mode warnings).
-    pub fn check_inputs(&self) -> Vec<String> {
-        self.missing_cdrom()
-            .map(|error| error.to_string())
-            .into_iter()
-            .collect()
+    /// Problems that would stop a real run but may be fixed by then (check mode warnings):
+    /// a VM in `state` that is not down, a missing cdrom.
+    pub fn check_mode_warnings(&self, state: &VmState) -> Vec<String> {
+        let not_down = match state {
+            VmState::Down { .. } => None,
+            _ => Some(format!(
+                "the engine VM is {state}: it must be down here to be started"
+            )),
+        };
+        let missing_cdrom = self.missing_cdrom().map(|error| error.to_string());
+        not_down.into_iter().chain(missing_cdrom).collect()
+    }
+
+    /// Refuses to start a VM that runs, here or on another host.
+    pub fn check_state(&self, state: &VmState) -> Result<(), BootError> {
+        let advice = match state {
+            VmState::Down { .. } | VmState::Unknown { .. } => return Ok(()),
+            VmState::Up { .. } => format!("stop it first (state: stopped) to {}", self.describe()),
+            VmState::Elsewhere { .. } => "stop it on that host first".to_string(),
+        };
+        Err(BootError::Running {
+            state: state.clone(),
+            advice,
+        })
     }
 
     fn missing_cdrom(&self) -> Option<BootError> {
@@ -207,6 +286,7 @@ impl BootPlan {
         &self,
         settings: &BootSettings,
         host_id: u32,
+        progress: &Reporter,
     ) -> Result<Option<Healthy>, BootError> {
         let Some(poller) = &self.health else {
             return Ok(None);
@@ -216,6 +296,7 @@ impl BootPlan {
             poller,
             &mut vm,
             &BootLog::default(),
+            progress,
         )?))
     }
 }
@@ -231,9 +312,9 @@ pub struct BootSettings {
     pub poll_interval: Duration,
 }
 
-/// What a boot did.
+/// What a boot did, whether it succeeded or not.
 #[derive(Debug)]
-pub struct BootReport {
+pub struct WhatHappened {
     /// Whether `--vm-start` ran.
     pub started: bool,
     /// Channel lines and markers.
@@ -242,24 +323,9 @@ pub struct BootReport {
     pub seconds: f64,
     /// The VM state last seen (`up`, `down`, ...).
     pub vm_state: &'static str,
-    /// The health reply, or why it failed.
-    pub outcome: Result<Option<Healthy>, BootError>,
 }
 
-impl BootReport {
-    /// One line for a successful boot: time, markers, what the health page said.
-    pub fn summary(&self, healthy: Option<&Healthy>) -> String {
-        let mut text = format!("the engine VM is up after {} s", self.seconds);
-        if !self.log.markers.is_empty() {
-            let markers: Vec<&str> = self.log.markers.iter().map(|m| m.text()).collect();
-            text.push_str(&format!("; appliance markers: {}", markers.join(", ")));
-        }
-        if let Some(healthy) = healthy {
-            text.push_str(&format!("; engine replied: {}", healthy.reply));
-        }
-        text
-    }
-
+impl WhatHappened {
     /// The module's return keys: markers, lines, lines_total, seconds, vm_state, vm_conf_copy.
     pub fn return_values(&self, plan: &BootPlan) -> Map<String, Value> {
         let markers: Vec<&str> = self.log.markers.iter().map(|m| m.text()).collect();
@@ -275,70 +341,126 @@ impl BootReport {
     }
 }
 
-/// Writes the copy, starts the VM, follows the channel and waits for health.
-pub fn boot(plan: &BootPlan, settings: &BootSettings, host_id: u32) -> BootReport {
-    let began = Instant::now();
-    let mut report = BootReport {
-        started: false,
-        log: BootLog::default(),
-        seconds: 0.0,
-        vm_state: "down",
-        outcome: Ok(None),
-    };
-    let mut vm = watcher(settings, host_id);
-    report.outcome = run_boot(
-        plan,
-        settings,
-        &mut vm,
-        &mut report.log,
-        &mut report.started,
-    );
-    report.seconds = (began.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-    report.vm_state = vm.last_state().map_or(
-        if report.started { "unknown" } else { "down" },
-        VmState::name,
-    );
-    report
+/// A boot that got where it was asked to.
+#[derive(Debug)]
+pub struct Booted {
+    /// What it did.
+    pub what_happened: WhatHappened,
+    /// The health reply (none when health is off).
+    pub healthy: Option<Healthy>,
 }
 
-fn run_boot<F: FnMut() -> Result<VmState, HostedEngineError>>(
+impl Booted {
+    /// One line: time, markers, what the health page said.
+    pub fn summary(&self) -> String {
+        let what = &self.what_happened;
+        let mut text = format!("the engine VM is up after {} s", what.seconds);
+        if !what.log.markers.is_empty() {
+            let markers: Vec<&str> = what.log.markers.iter().map(|m| m.text()).collect();
+            text.push_str(&format!("; appliance markers: {}", markers.join(", ")));
+        }
+        if let Some(healthy) = &self.healthy {
+            text.push_str(&format!("; engine replied: {}", healthy.reply));
+        }
+        text
+    }
+}
+
+/// A boot that failed: what it did before, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct BootFailure {
+    /// What it did.
+    pub what_happened: WhatHappened,
+    /// Why it failed.
+    pub error: BootError,
+}
+
+/// Writes the copy, starts the VM, follows the channel and waits for health.
+pub fn boot(
     plan: &BootPlan,
     settings: &BootSettings,
-    vm: &mut VmWatch<F>,
-    log: &mut BootLog,
-    started: &mut bool,
-) -> Result<Option<Healthy>, BootError> {
-    if let Some(error) = plan.missing_cdrom() {
-        return Err(error);
-    }
-    let vm_conf = match &plan.copy {
-        Some(copy) => {
-            vm_conf::write_private_copy(&copy.path, &copy.patched)?;
-            tracing::info!("wrote the vm.conf copy {}", copy.path.display());
-            Some(copy.path.as_path())
-        }
-        None => plan.vm_conf.as_deref(),
+    host_id: u32,
+    progress: &Reporter,
+) -> Result<Booted, Box<BootFailure>> {
+    let began = Instant::now();
+    let mut boot = Boot {
+        vm: watcher(settings, host_id),
+        log: BootLog::default(),
+        started: false,
     };
-    let said = hosted_engine::vm_start(vm_conf).map_err(|error| BootError::HostedEngine {
-        action: "hosted-engine --vm-start failed",
-        error,
-    })?;
-    *started = true;
-    tracing::info!("hosted-engine --vm-start: {said}");
-    if !plan.wait_for.is_empty() {
-        let timing = ChannelTiming {
-            stall_timeout: settings.stall_timeout,
-            poll_interval: CHANNEL_POLL.min(settings.poll_interval),
-        };
-        let mut channel = Channel::new(&plan.channel, timing);
-        let mut waiter = MarkerWaiter::new(plan.wait_for.clone());
-        watch::follow_channel(&mut channel, &mut waiter, vm, log)?;
+    let outcome = boot.run(plan, settings, progress);
+    let what_happened = WhatHappened {
+        seconds: (began.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        vm_state: boot
+            .vm
+            .last_state()
+            .map_or(if boot.started { "unknown" } else { "down" }, VmState::name),
+        started: boot.started,
+        log: boot.log,
+    };
+    match outcome {
+        Ok(healthy) => Ok(Booted {
+            what_happened,
+            healthy,
+        }),
+        Err(error) => Err(Box::new(BootFailure {
+            what_happened,
+            error,
+        })),
     }
-    match &plan.health {
-        Some(poller) => Ok(Some(watch::wait_healthy(poller, vm, log)?)),
-        None => {
-            vm.check(true, "checking the started VM", log)?;
-            Ok(None)
+}
+
+/// One boot under way: the VM watched, what it said, whether it was started.
+struct Boot<F> {
+    vm: VmWatch<F>,
+    log: BootLog,
+    started: bool,
+}
+
+impl<F: FnMut() -> Result<VmState, HostedEngineError>> Boot<F> {
+    fn run(
+        &mut self,
+        plan: &BootPlan,
+        settings: &BootSettings,
+        progress: &Reporter,
+    ) -> Result<Option<Healthy>, BootError> {
+        if let Some(error) = plan.missing_cdrom() {
+            return Err(error);
+        }
+        let vm_conf = match &plan.copy {
+            Some(copy) => {
+                vm_conf::write_private_copy(&copy.path, &copy.patched)?;
+                tracing::info!("wrote the vm.conf copy {}", copy.path.display());
+                Some(copy.path.as_path())
+            }
+            None => plan.vm_conf.as_deref(),
+        };
+        let said = hosted_engine::vm_start(vm_conf).map_err(|error| BootError::HostedEngine {
+            action: "hosted-engine --vm-start failed",
+            error,
+        })?;
+        self.started = true;
+        tracing::info!("hosted-engine --vm-start: {said}");
+        if !plan.wait_for.is_empty() {
+            let timing = ChannelTiming {
+                stall_timeout: settings.stall_timeout,
+                poll_interval: CHANNEL_POLL.min(settings.poll_interval),
+            };
+            let mut channel = Channel::new(&plan.channel, timing);
+            let mut waiter = MarkerWaiter::new(plan.wait_for.clone());
+            let (vm, log) = (&mut self.vm, &mut self.log);
+            watch::follow_channel(&mut channel, &mut waiter, vm, log, progress)?;
+        }
+        match &plan.health {
+            Some(poller) => {
+                let healthy = watch::wait_healthy(poller, &mut self.vm, &self.log, progress)?;
+                Ok(Some(healthy))
+            }
+            None => {
+                self.vm.check(true, "checking the started VM", &self.log)?;
+                Ok(None)
+            }
         }
     }
 }
@@ -418,8 +540,11 @@ mod tests {
             .patched
             .contains("path:/var/lib/he/seed.iso,device:cdrom"));
         assert!(plan.boots_with_changes());
+        let down = VmState::Down {
+            detail: "Down".into(),
+        };
         assert_eq!(
-            plan.check_inputs(),
+            plan.check_mode_warnings(&down),
             vec!["option 'cdrom': /var/lib/he/seed.iso does not exist (or is not a file)"]
         );
     }

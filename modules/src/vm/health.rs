@@ -1,6 +1,6 @@
 //! The engine's health page: up when it answers with `DB Up` (SPEC 9.6, original-tool §4).
 
-use crate::ansible::progress;
+use crate::ansible::progress::Reporter;
 use std::time::{Duration, Instant};
 
 /// What the page says when the engine is up (full reply: `DB Up!Welcome to Health Status!`).
@@ -31,6 +31,17 @@ pub struct Healthy {
     pub attempts: u32,
 }
 
+/// One request that did not get `DB Up`: what happened instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotUp {
+    /// No answer (refused, reset, timed out...), with its causes.
+    #[error("{0}")]
+    Unreachable(String),
+    /// An answer without `DB Up`.
+    #[error("HTTP {status}: {body}")]
+    Answered { status: String, body: String },
+}
+
 /// The health page never said `DB Up`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HealthError {
@@ -43,7 +54,7 @@ pub enum HealthError {
         url: String,
         timeout_s: u64,
         attempts: u32,
-        last: String,
+        last: NotUp,
     },
 }
 
@@ -82,20 +93,20 @@ impl HealthPoller {
         &self.url
     }
 
-    /// One request: `Ok(body)` when it says `DB Up`, else `Err(what it said)`.
-    pub fn probe(&self) -> Result<String, String> {
-        let response = self
-            .client
-            .get(&self.url)
-            .send()
-            .map_err(|e| describe(&e))?;
+    /// One request: `Ok(body)` when it says `DB Up`, else what happened instead.
+    pub fn probe(&self) -> Result<String, NotUp> {
+        let unreachable = |error: reqwest::Error| NotUp::Unreachable(describe(&error));
+        let response = self.client.get(&self.url).send().map_err(unreachable)?;
         let status = response.status();
-        let body = response.text().map_err(|e| describe(&e))?;
+        let body = response.text().map_err(unreachable)?;
         let body = body.trim().to_string();
         if status.is_success() && body.contains(UP_TEXT) {
             Ok(body)
         } else {
-            Err(format!("HTTP {status}: {}", shorten(&body)))
+            Err(NotUp::Answered {
+                status: status.to_string(),
+                body: shorten(&body),
+            })
         }
     }
 
@@ -103,6 +114,7 @@ impl HealthPoller {
     /// the wait (for example because the VM went down).
     pub fn wait_until_up<E: From<HealthError>>(
         &self,
+        progress: &Reporter,
         mut between: impl FnMut() -> Result<(), E>,
     ) -> Result<Healthy, E> {
         let deadline = Instant::now() + self.timing.timeout;
@@ -116,7 +128,7 @@ impl HealthPoller {
                 }
                 Err(last) => {
                     tracing::info!("engine health {}: {last}", self.url);
-                    progress::report(&format!(
+                    progress.report(&format!(
                         "waiting for the engine health page {} (attempt {attempts}): {last}",
                         self.url
                     ));
@@ -212,7 +224,7 @@ mod tests {
         let poller = HealthPoller::new(&url, timing(5000)).unwrap();
         let mut pauses = 0;
         let healthy = poller
-            .wait_until_up(|| {
+            .wait_until_up(&Reporter::none(), || {
                 pauses += 1;
                 Ok::<_, HealthError>(())
             })
@@ -229,7 +241,7 @@ mod tests {
         let poller = HealthPoller::new(&url, timing(150)).unwrap();
         let started = Instant::now();
         let err = poller
-            .wait_until_up(|| Ok::<_, HealthError>(()))
+            .wait_until_up(&Reporter::none(), || Ok::<_, HealthError>(()))
             .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
         let text = err.to_string();
@@ -263,7 +275,9 @@ mod tests {
                 Stop::Health
             }
         }
-        let err = poller.wait_until_up(|| Err(Stop::VmDown)).unwrap_err();
+        let err = poller
+            .wait_until_up(&Reporter::none(), || Err(Stop::VmDown))
+            .unwrap_err();
         assert!(matches!(err, Stop::VmDown));
     }
 

@@ -20,7 +20,9 @@ pub enum Marker {
 }
 
 /// A marker one can wait for (`wait_for` option): the success ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 pub enum Awaited {
     /// `HE_APPLIANCE_ENGINE_RESTORE_SUCCESS`.
     #[serde(rename = "HE_APPLIANCE_ENGINE_RESTORE_SUCCESS")]

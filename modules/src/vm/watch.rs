@@ -5,7 +5,7 @@ use super::channel::{Channel, ChannelError, ChannelEvent};
 use super::health::{HealthError, HealthPoller, Healthy};
 use super::markers::{Marker, MarkerError, MarkerWaiter};
 use super::state::VmState;
-use crate::ansible::progress;
+use crate::ansible::progress::Reporter;
 use crate::host::hosted_engine::HostedEngineError;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,9 +28,9 @@ pub struct BootLog {
 }
 
 impl BootLog {
-    fn push(&mut self, line: String) {
+    fn push(&mut self, line: String, progress: &Reporter) {
         tracing::info!("|- {line}");
-        progress::report(&format!(
+        progress.report(&format!(
             "the engine VM says (markers so far: {}): {line}",
             self.markers.len()
         ));
@@ -167,6 +167,7 @@ pub fn follow_channel<F: FnMut() -> Result<VmState, HostedEngineError>>(
     waiter: &mut MarkerWaiter,
     vm: &mut VmWatch<F>,
     log: &mut BootLog,
+    progress: &Reporter,
 ) -> Result<(), WatchError> {
     while let Some(pending) = waiter.pending() {
         let waiting = format!("waiting for {pending}");
@@ -177,7 +178,7 @@ pub fn follow_channel<F: FnMut() -> Result<VmState, HostedEngineError>>(
         match event {
             ChannelEvent::Line(line) => {
                 let marker = waiter.observe(&line);
-                log.push(line);
+                log.push(line, progress);
                 match marker {
                     Ok(Some(marker)) => {
                         tracing::info!("marker {marker} received");
@@ -213,9 +214,10 @@ pub fn wait_healthy<F: FnMut() -> Result<VmState, HostedEngineError>>(
     poller: &HealthPoller,
     vm: &mut VmWatch<F>,
     log: &BootLog,
+    progress: &Reporter,
 ) -> Result<Healthy, WatchError> {
     let waiting = format!("waiting for {} to say DB Up", poller.url());
-    poller.wait_until_up(|| vm.check(true, &waiting, log))
+    poller.wait_until_up(progress, || vm.check(true, &waiting, log))
 }
 
 #[cfg(test)]
@@ -276,7 +278,14 @@ mod tests {
         );
         let mut vm = VmWatch::new(|| Ok(up()), Duration::ZERO, Duration::from_secs(5));
         let mut log = BootLog::default();
-        follow_channel(&mut channel, &mut both(), &mut vm, &mut log).unwrap();
+        follow_channel(
+            &mut channel,
+            &mut both(),
+            &mut vm,
+            &mut log,
+            &Reporter::none(),
+        )
+        .unwrap();
         assert_eq!(
             log.markers,
             vec![Marker::RestoreSuccess, Marker::SetupSuccess]
@@ -298,7 +307,14 @@ mod tests {
         let mut vm = VmWatch::new(|| Ok(up()), Duration::ZERO, Duration::from_secs(5));
         let mut log = BootLog::default();
         let started = Instant::now();
-        let err = follow_channel(&mut channel, &mut both(), &mut vm, &mut log).unwrap_err();
+        let err = follow_channel(
+            &mut channel,
+            &mut both(),
+            &mut vm,
+            &mut log,
+            &Reporter::none(),
+        )
+        .unwrap_err();
         assert!(
             started.elapsed() < Duration::from_millis(700),
             "not at once"
@@ -320,7 +336,14 @@ mod tests {
         let (_dir, mut channel) = served(vec!["engine-setup: waiting\n"], 0, 3000);
         let mut vm = VmWatch::new(|| Ok(up()), Duration::ZERO, Duration::from_secs(5));
         let mut log = BootLog::default();
-        let err = follow_channel(&mut channel, &mut both(), &mut vm, &mut log).unwrap_err();
+        let err = follow_channel(
+            &mut channel,
+            &mut both(),
+            &mut vm,
+            &mut log,
+            &Reporter::none(),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with("Engine setup is stalled on the appliance since"),
@@ -339,7 +362,14 @@ mod tests {
             Duration::from_secs(5),
         );
         let mut log = BootLog::default();
-        let err = follow_channel(&mut channel, &mut both(), &mut vm, &mut log).unwrap_err();
+        let err = follow_channel(
+            &mut channel,
+            &mut both(),
+            &mut vm,
+            &mut log,
+            &Reporter::none(),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with(
@@ -355,7 +385,14 @@ mod tests {
         let (_dir, mut channel) = served(vec![], 0, 3000);
         let mut vm = VmWatch::new(|| Ok(down()), Duration::ZERO, Duration::from_millis(100));
         let mut log = BootLog::default();
-        let err = follow_channel(&mut channel, &mut both(), &mut vm, &mut log).unwrap_err();
+        let err = follow_channel(
+            &mut channel,
+            &mut both(),
+            &mut vm,
+            &mut log,
+            &Reporter::none(),
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("the engine VM did not come up within start_timeout"),
@@ -377,7 +414,14 @@ mod tests {
         );
         let mut log = BootLog::default();
         let started = Instant::now();
-        let err = follow_channel(&mut channel, &mut both(), &mut vm, &mut log).unwrap_err();
+        let err = follow_channel(
+            &mut channel,
+            &mut both(),
+            &mut vm,
+            &mut log,
+            &Reporter::none(),
+        )
+        .unwrap_err();
         assert!(
             err.to_string().starts_with(
                 "the engine VM went down while waiting for HE_APPLIANCE_ENGINE_RESTORE_SUCCESS"
@@ -417,7 +461,7 @@ mod tests {
     fn the_result_keeps_only_the_last_lines() {
         let mut log = BootLog::default();
         for n in 0..KEPT_LINES + 5 {
-            log.push(format!("line {n}"));
+            log.push(format!("line {n}"), &Reporter::none());
         }
         assert_eq!(log.lines.len(), KEPT_LINES);
         assert_eq!(log.lines_total, KEPT_LINES + 5);
