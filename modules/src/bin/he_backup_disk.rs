@@ -7,7 +7,9 @@ use he_modules::engine::backup_disks::{self, BackupDisk, Size};
 use he_modules::engine::disks::{self, NewDisk};
 use he_modules::engine::{storage_domains, wait, Connection, EngineOptions};
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
-use he_modules::host::{vdsm, HeConf};
+use he_modules::host::vdsm::options::VdsmOptions;
+use he_modules::host::vdsm::Vdsm;
+use he_modules::host::HeConf;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -64,25 +66,34 @@ struct HeBackupDisk;
 impl Module for HeBackupDisk {
     const NAME: &'static str = "he_backup_disk";
     const SECRET_OPTIONS: &'static [&'static str] = &["password"];
-    type Options = (EngineOptions, Options);
+    type Options = ((EngineOptions, VdsmOptions), Options);
 
-    fn run(context: &mut Context, (engine, options): Self::Options) -> anyhow::Result<Outcome> {
+    fn run(
+        context: &mut Context,
+        ((engine, vdsm), options): Self::Options,
+    ) -> anyhow::Result<Outcome> {
         let he_conf = HeConf::load(&options.he_conf)?;
+        let vdsm = vdsm.client();
         let sd_id = match &options.storage_domain {
             Some(id) => id.clone(),
             None => he_conf.sd_id()?.to_string(),
         };
         match options.state {
-            State::Query => query(&he_conf, &sd_id, options.name.as_deref()),
-            State::Present => present(context, &engine, &options, &he_conf, &sd_id),
+            State::Query => query(&vdsm, &he_conf, &sd_id, options.name.as_deref()),
+            State::Present => present(context, &engine, &vdsm, &options, &he_conf, &sd_id),
             State::Absent => absent(context, &engine, &options, &he_conf),
         }
     }
 }
 
 /// Engine down is fine: everything comes from vdsm's volume metadata.
-fn query(he_conf: &HeConf, sd_id: &str, name: Option<&str>) -> anyhow::Result<Outcome> {
-    let mut found = backup_disks::list_from_vdsm(he_conf.sp_id(), sd_id)?;
+fn query(
+    vdsm: &Vdsm,
+    he_conf: &HeConf,
+    sd_id: &str,
+    name: Option<&str>,
+) -> anyhow::Result<Outcome> {
+    let mut found = backup_disks::list_from_vdsm(vdsm, he_conf.sp_id(), sd_id)?;
     found.retain(|disk| name.is_none_or(|name| disk.name == name));
     Ok(Outcome::changed(false)
         .msg(format!(
@@ -95,6 +106,7 @@ fn query(he_conf: &HeConf, sd_id: &str, name: Option<&str>) -> anyhow::Result<Ou
 fn present(
     context: &Context,
     engine: &EngineOptions,
+    vdsm: &Vdsm,
     options: &Options,
     he_conf: &HeConf,
     sd_id: &str,
@@ -107,7 +119,7 @@ fn present(
     let size_bytes = match options.size {
         Some(Size(bytes)) => bytes,
         None => {
-            vdsm::volume_info(he_conf.sp_id(), &he_conf.engine_disk()?)
+            vdsm.volume_info(he_conf.sp_id(), &he_conf.engine_disk()?)
                 .context("cannot read the engine disk size from vdsm (give 'size' to skip this)")?
                 .capacity_bytes
         }
@@ -120,7 +132,7 @@ fn present(
             ("ok", _) | (_, true) => existing,
             _ => disks::wait_until_ok(&mut engine, &existing.id, timeout)?,
         };
-        let disk = reported(&disk, he_conf.sp_id());
+        let disk = reported(vdsm, &disk, he_conf.sp_id());
         return Ok(Outcome::changed(false)
             .msg(format!("backup disk {name} already exists ({})", disk.id))
             .with("disk", &disk)
@@ -154,7 +166,7 @@ fn present(
             json!(BackupDisk::from_engine(&creating, None)),
         )
     })?;
-    let disk = reported(&disk, he_conf.sp_id());
+    let disk = reported(vdsm, &disk, he_conf.sp_id());
     Ok(Outcome::changed(true)
         .msg(format!(
             "created backup disk {name} ({}, {size_bytes} bytes)",
@@ -201,9 +213,9 @@ fn absent(
 }
 
 /// The engine's disk as this module reports it, with vdsm's creation time.
-fn reported(disk: &disks::Disk, sp_id: &str) -> BackupDisk {
+fn reported(vdsm: &Vdsm, disk: &disks::Disk, sp_id: &str) -> BackupDisk {
     let mut report = BackupDisk::from_engine(disk, None);
-    report.created = backup_disks::creation_time(sp_id, &report.volume());
+    report.created = backup_disks::creation_time(vdsm, sp_id, &report.volume());
     report
 }
 

@@ -5,7 +5,8 @@ use he_modules::ansible::{Context, Failure};
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, BackupError, Limits};
 use he_modules::guest::{self, Upload};
-use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF, vdsm};
+use he_modules::host::vdsm::options::VdsmOptions;
+use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -84,9 +85,12 @@ struct HeInjectBackup;
 
 impl Module for HeInjectBackup {
     const NAME: &'static str = "he_inject_backup";
-    type Options = (LimitOptions, Options);
+    type Options = ((LimitOptions, VdsmOptions), Options);
 
-    fn run(context: &mut Context, (limits, options): Self::Options) -> anyhow::Result<Outcome> {
+    fn run(
+        context: &mut Context,
+        ((limits, vdsm), options): Self::Options,
+    ) -> anyhow::Result<Outcome> {
         let facts = backup::validate(&options.backup, &limits.0)?;
         if let Some(target) = &options.target_version {
             if !backup::restorable(&facts.engine_version, target, &options.allowed_upgrades) {
@@ -117,7 +121,8 @@ impl Module for HeInjectBackup {
                 let volume = volume
                     .as_ref()
                     .context("one of the options 'disk', 'disk_volume' is required")?;
-                vdsm::prepare_image(HeConf::load(&options.he_conf)?.sp_id(), volume)?
+                vdsm.client()
+                    .prepare_image(HeConf::load(&options.he_conf)?.sp_id(), volume)?
             }
         };
         let planned = json!({ "disk": disk, "dest": options.dest, "sha256": facts.sha256 });

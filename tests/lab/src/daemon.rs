@@ -1,6 +1,8 @@
 //! The lab's host daemon (what vdsm + libvirt are on a real host): started by `he-lab up`,
-//! it owns the engine VM and answers `VM.create/shutdown/destroy` on a unix control socket
-//! (`state/daemon.sock`, one JSON request and one JSON reply per connection).
+//! it serves vdsm's JSON-RPC endpoint (`vdsm::server`, bound to port 0 at start, address in
+//! `state/vdsm_address`), owns the engine VM and answers `VM.create/shutdown/destroy` on a
+//! unix control socket (`state/daemon.sock`, one JSON request and one JSON reply per
+//! connection).
 
 use crate::config::LabConfig;
 use crate::state;
@@ -30,6 +32,12 @@ struct Running {
 /// The daemon's main loop: serves the control socket until asked to quit.
 pub fn run(config: LabConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.state_dir())?;
+    // vdsm first: once the control socket answers, the recorded vdsm address is current.
+    let vdsm_address = crate::vdsm::server::start(&config)?;
+    std::fs::write(
+        crate::vdsm::address_path(&config),
+        format!("{vdsm_address}\n"),
+    )?;
     let socket = config.control_socket_path();
     let _ = std::fs::remove_file(&socket);
     let listener =
@@ -46,7 +54,7 @@ pub fn run(config: LabConfig) -> anyhow::Result<()> {
         state::save_vm(&config, &vm)?;
     }
     log(&format!(
-        "he-lab daemon {} serving {}",
+        "he-lab daemon {} serving {} and vdsm at {vdsm_address}",
         std::process::id(),
         socket.display()
     ));
