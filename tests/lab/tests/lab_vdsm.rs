@@ -170,6 +170,22 @@ fn vdsm_4_40_client_frames_get_vdsm_s_answers() {
 }
 
 #[test]
+fn a_client_slow_in_its_handshake_is_still_served() {
+    let (_lab, address, pki) = lab("stompslow", 64, "el7-4.3:el8-4.4");
+    // Connected but silent (no ClientHello yet: rustls does no I/O before the first write)
+    // for longer than the server's poll interval, as a stopped module is.
+    let mut stream = connect(&address, &pki);
+    std::thread::sleep(Duration::from_millis(500));
+    stream
+        .write_all(b"CONNECT\naccept-version:1.2\nheart-beat:0,0\n\n\0")
+        .unwrap();
+    assert_eq!(
+        read_frames(&mut stream, 1),
+        b"CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0"
+    );
+}
+
+#[test]
 fn vdsm_4_18_client_frames_and_the_legacy_destination() {
     let (_lab, address, pki) = lab("stomp40", 62, "el6-3.6:el7-4.0");
     let mut stream = connect(&address, &pki);

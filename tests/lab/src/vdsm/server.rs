@@ -154,6 +154,11 @@ impl Session {
                 Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(error) => return Err(error).context("TLS or socket error"),
             }
+            // A client slow in its handshake (stopped, loaded): nothing to say before it ends
+            // (a flush now would try to read the rest of the handshake and time out).
+            if stream.conn.is_handshaking() {
+                continue;
+            }
             loop {
                 let frame = match parser.next_frame() {
                     Ok(Some(frame)) => frame,
