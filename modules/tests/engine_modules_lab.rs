@@ -96,6 +96,7 @@ impl Lab {
             args[key.as_str()] = value.clone();
         }
         let bin_dir = PathBuf::from(self.status["bin_dir"].as_str().unwrap());
+        let args = support::lab::with_vdsm(&self.status, args);
         let run = run_module(module, args, self.work(), Some(&bin_dir));
         self.outputs
             .borrow_mut()
@@ -218,7 +219,7 @@ fn whole_flow(profile: &str, seed: u64, api_version: u64) {
     query_args["_ansible_check_mode"] = json!(false);
     let query = run_module(
         "he_backup_disk",
-        query_args,
+        support::lab::with_vdsm(&lab.status, query_args),
         lab.work(),
         Some(Path::new(lab.status["bin_dir"].as_str().unwrap())),
     );
@@ -385,9 +386,11 @@ fn faults(profile: &str, seed: u64) {
     wrong = lab.run("he_spm_facts", json!({"ca_fingerprint": "00".repeat(20)}));
     wrong.assert_failed_with("does not match ca_fingerprint");
 
+    // `down` stops the host daemon, vdsm with it: the module asks vdsm first.
     lab.lab.run(&["down"]);
     lab.run("he_spm_facts", json!({}))
-        .assert_failed_with("connection refused");
+        .assert_failed_with("cannot talk to vdsm at")
+        .assert_failed_with("Connection refused");
     lab.assert_password_never_shown();
 }
 

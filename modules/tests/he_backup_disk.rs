@@ -1,5 +1,5 @@
 //! he_backup_disk against a throwaway HTTPS engine (present/absent, v4 and v3) and a fake
-//! vdsm-client (query with the engine down).
+//! vdsm (query with the engine down).
 mod fake_engine;
 mod fake_host;
 mod support;
@@ -12,7 +12,7 @@ use support::{run_module, Run};
 const NAME: &str = "hosted-engine-backup-20240101120000";
 
 fn run(engine_url: Option<&str>, extra: Value, work: &Path) -> Run {
-    let (he_conf, bin) = fake_host::install(work);
+    let (he_conf, vdsm) = fake_host::install(work);
     let mut args = json!({ "he_conf": he_conf, "run_id": "test-run" });
     if let Some(url) = engine_url {
         args["engine_url"] = json!(url);
@@ -21,7 +21,7 @@ fn run(engine_url: Option<&str>, extra: Value, work: &Path) -> Run {
     for (key, value) in extra.as_object().unwrap() {
         args[key.as_str()] = value.clone();
     }
-    run_module("he_backup_disk", args, work, Some(&bin))
+    run_module("he_backup_disk", vdsm.with_options(args), work, None)
 }
 
 fn posts(engine: &FakeEngine) -> Vec<fake_engine::Seen> {

@@ -8,7 +8,8 @@ use sha2::Digest;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use support::{run_module, write_script, Run};
+use support::fake_vdsm::{FakeVdsm, Reply};
+use support::{run_module, Run};
 
 const MIB: usize = 1 << 20;
 const SD: &str = "5a1b2c3d-0000-4000-8000-000000000001";
@@ -244,10 +245,11 @@ fn qemu_img(args: &[&str], paths: &[&Path]) {
     assert!(status.success());
 }
 
-/// A fake host: hosted-engine.conf naming the engine disk, and a vdsm-client that keeps
-/// volumes as files under `storage/` and answers in vdsm's JSON shapes (host-formats §4).
+/// A fake host: hosted-engine.conf naming the engine disk, and a vdsm that keeps volumes as
+/// files under `storage/` and answers in vdsm's JSON shapes (host-formats §4).
 struct FakeHost {
     work: tempfile::TempDir,
+    vdsm: FakeVdsm,
 }
 
 impl FakeHost {
@@ -260,27 +262,56 @@ impl FakeHost {
             format!("fqdn=engine.example.com\nvmid=0d1e2f30-0000-4000-8000-000000000009\nsdUUID={SD}\nspUUID=00000000-0000-0000-0000-000000000000\nvm_disk_id={ENGINE_IMAGE}\nvm_disk_vol_id={ENGINE_VOLUME}\nhost_id=1\n"),
         )
         .unwrap();
-        let body = format!(
-            r#"ns=$1; verb=$2; shift 2
-for a in "$@"; do case $a in
-  storagedomainID=*) sd=${{a#*=}};; imageID=*) img=${{a#*=}};; volumeID=*) vol=${{a#*=}};;
-  newSize=*) size=${{a#*=}};; taskID=*) task=${{a#*=}};; esac; done
-echo "$ns $verb $*" >> {log}
-path={storage}/$sd/images/$img/$vol
-case "$ns $verb" in
-"Image prepare") [ -e "$path" ] || {{ echo "vdsm-client: Command Image.prepare with args {{}} failed:" >&2; echo "(code=254, message=Volume does not exist: ('$vol',))" >&2; exit 1; }}
-  printf '{{\n    "path": "%s"\n}}\n' "$path";;
-"Volume getInfo") s=$(stat -c %s "$path"); fmt=RAW; [ -e "$path.cow" ] && fmt=COW
-  printf '{{"apparentsize": "%s", "capacity": "%s", "children": [], "ctime": "1700000000", "description": "", "disktype": "DATA", "domain": "%s", "format": "%s", "generation": 0, "image": "%s", "legality": "LEGAL", "mtime": "0", "parent": "00000000-0000-0000-0000-000000000000", "pool": "", "status": "OK", "truesize": "%s", "type": "SPARSE", "uuid": "%s", "voltype": "LEAF"}}\n' $s $s $sd $fmt $img $s $vol;;
-"Volume extendSize") truncate -s "$size" "$path"; echo '"4f5e6d7c-0000-4000-8000-00000000000a"';;
-"Task getStatus") echo '{{"code": 0, "message": "1 jobs completed successfully", "taskID": "'$task'", "taskResult": "success", "taskState": "finished"}}';;
-*) echo "vdsm-client: unexpected $ns $verb" >&2; exit 1;;
-esac"#,
-            log = work.path().join("vdsm.log").display(),
-            storage = storage.display()
-        );
-        write_script(&work.path().join("bin"), "vdsm-client", &body);
-        Self { work }
+        let vdsm = FakeVdsm::start(move |method, params| {
+            let param = |name: &str| {
+                params
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let (sd, image, volume) = (
+                param("storagedomainID"),
+                param("imageID"),
+                param("volumeID"),
+            );
+            let path = storage.join(&sd).join("images").join(&image).join(&volume);
+            match method {
+                "Image.prepare" if path.exists() => Reply::Result(json!({"path": path})),
+                "Image.prepare" => {
+                    Reply::Error(254, format!("Volume does not exist: ('{volume}',)"))
+                }
+                "Volume.getInfo" => {
+                    let size = std::fs::metadata(&path)
+                        .map(|m| m.len())
+                        .unwrap_or(0)
+                        .to_string();
+                    let format = if PathBuf::from(format!("{}.cow", path.display())).exists() {
+                        "COW"
+                    } else {
+                        "RAW"
+                    };
+                    Reply::Result(
+                        json!({"apparentsize": size, "capacity": size, "children": [], "ctime": "1700000000", "description": "", "disktype": "DATA", "domain": sd, "format": format, "generation": 0, "image": image, "legality": "LEGAL", "mtime": "0", "parent": "00000000-0000-0000-0000-000000000000", "pool": "", "status": "OK", "truesize": size, "type": "SPARSE", "uuid": volume, "voltype": "LEAF"}),
+                    )
+                }
+                "Volume.extendSize" => {
+                    let size: u64 = param("newSize").parse().unwrap();
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .unwrap()
+                        .set_len(size)
+                        .unwrap();
+                    Reply::Result(json!("4f5e6d7c-0000-4000-8000-00000000000a"))
+                }
+                "Task.getStatus" => Reply::Result(
+                    json!({"code": 0, "message": "1 jobs completed successfully", "taskID": param("taskID"), "taskResult": "success", "taskState": "finished"}),
+                ),
+                other => Reply::Error(-32601, format!("unexpected {other}")),
+            }
+        });
+        Self { work, vdsm }
     }
 
     fn volume_path(&self, image: &str, volume: &str) -> PathBuf {
@@ -303,11 +334,11 @@ esac"#,
     fn run(&self, mut args: Value) -> Run {
         args["he_conf"] = json!(self.work.path().join("hosted-engine.conf"));
         args["state_dir"] = json!(self.work.path().join("state"));
-        copy_module(args, self.work.path())
+        copy_module(self.vdsm.with_options(args), self.work.path())
     }
 
     fn vdsm_calls(&self) -> String {
-        std::fs::read_to_string(self.work.path().join("vdsm.log")).unwrap_or_default()
+        self.vdsm.calls().join("\n")
     }
 }
 
@@ -409,7 +440,7 @@ fn engine_disk_writes_need_a_verified_backup_of_the_current_content() {
     host.run(json!({"src": new_image, "dest": engine, "backup_checksum": checksum}))
         .assert_failed_with("no longer matches");
     assert_eq!(std::fs::read(&engine).unwrap(), original);
-    assert!(host.vdsm_calls().contains("Image prepare"));
+    assert!(host.vdsm_calls().contains("Image.prepare"));
 }
 
 #[test]
@@ -435,7 +466,7 @@ fn volumes_are_sized_and_extended_through_vdsm() {
     );
     run.assert_ok();
     assert!(
-        host.vdsm_calls().contains("Volume extendSize"),
+        host.vdsm_calls().contains("Volume.extendSize"),
         "{}",
         host.vdsm_calls()
     );

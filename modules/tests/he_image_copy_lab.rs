@@ -1,13 +1,14 @@
-//! he_image_copy against the he-lab simulated host (its vdsm-client shim, storage domain and
-//! appliance): check mode changes no volume, the engine-disk guard, upgrade and rollback copies.
+//! he_image_copy against the he-lab simulated host (its vdsm, storage domain and appliance): check mode changes no volume, the engine-disk guard, upgrade and rollback copies.
 //! Needs HE_LAB_BIN (path of the built `he-lab`); fails, never skips, without it.
 mod support;
 
+use he_modules::host::vdsm::session::Endpoint;
+use he_modules::host::vdsm::tls::PkiFiles;
+use he_modules::host::vdsm::Vdsm;
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use support::lab::TestLab;
 use support::{run_module, Run};
 
@@ -21,6 +22,7 @@ struct Lab {
 impl Lab {
     fn init() -> Lab {
         let lab = TestLab::init(&[]);
+        lab.start_daemon();
         Lab {
             status: lab.json(&["status", "--json"]),
             initial: lab.json(&["inspect", "--json"]),
@@ -66,35 +68,29 @@ impl Lab {
         PathBuf::from(self.initial["engine_disk"]["path"].as_str().unwrap())
     }
 
-    /// `vdsm-client Volume getInfo` of the engine disk through the lab's shim.
+    /// vdsm `Volume.getInfo` of the engine disk, asked of the lab's vdsm (a 4.0 host has
+    /// no vdsm-client).
     fn engine_volume_info(&self) -> Value {
         let disk = self.engine_disk();
-        let output = Command::new(PathBuf::from(self.field("bin_dir")).join("vdsm-client"))
-            .args([
-                "Volume",
-                "getInfo",
-                "storagepoolID=00000000-0000-0000-0000-000000000000",
-            ])
-            .arg(format!(
-                "storagedomainID={}",
-                disk["sd_id"].as_str().unwrap()
-            ))
-            .arg(format!("imageID={}", disk["image_id"].as_str().unwrap()))
-            .arg(format!("volumeID={}", disk["volume_id"].as_str().unwrap()))
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
+        let vdsm = Vdsm::new(Endpoint {
+            address: self.field("vdsm_address"),
+            pki: PkiFiles::in_dir(Path::new(&self.field("vdsm_pki_dir"))),
+            timeout: std::time::Duration::from_secs(60),
+        });
+        let params = [
+            ("storagepoolID", "00000000-0000-0000-0000-000000000000"),
+            ("storagedomainID", disk["sd_id"].as_str().unwrap()),
+            ("imageID", disk["image_id"].as_str().unwrap()),
+            ("volumeID", disk["volume_id"].as_str().unwrap()),
+        ];
+        vdsm.call("Volume.getInfo", &params).unwrap()
     }
 
     fn run(&self, mut args: Value) -> Run {
         args["he_conf"] = json!(self.field("he_conf"));
         args["state_dir"] = json!(self.lab.work().join("state"));
         let bin_dir = PathBuf::from(self.field("bin_dir"));
+        let args = support::lab::with_vdsm(&self.status, args);
         run_module("he_image_copy", args, self.lab.work(), Some(&bin_dir))
     }
 }

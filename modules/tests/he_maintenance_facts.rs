@@ -1,9 +1,11 @@
-//! he_maintenance_facts run as Ansible runs it, on recorded-format host outputs.
+//! he_maintenance_facts run as Ansible runs it, on recorded-format host outputs (a fake
+//! `hosted-engine` on PATH, a vdsm answering `Host.getHardwareInfo` as recorded).
 
 mod support;
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use support::fake_vdsm::{FakeVdsm, Reply};
 use support::parse;
 
 fn fixtures() -> PathBuf {
@@ -16,7 +18,8 @@ fn run_with_status(
     args: serde_json::Value,
 ) -> support::Run {
     let work = tempfile::tempdir().unwrap();
-    let mut args = args;
+    let vdsm = recorded_vdsm();
+    let mut args = vdsm.with_options(args);
     args["log_dir"] = json!(work.path().join("logs"));
     let args_file = work.path().join("args");
     std::fs::write(&args_file, args.to_string()).unwrap();
@@ -34,6 +37,18 @@ fn run_with_status(
         command.env(key, value);
     }
     parse("he_maintenance_facts", command.output().unwrap())
+}
+
+/// A vdsm answering `Host.getHardwareInfo` with the recorded host's answer.
+fn recorded_vdsm() -> FakeVdsm {
+    let hardware: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("vdsm-hardware-info.json")).unwrap(),
+    )
+    .unwrap();
+    FakeVdsm::start(move |method, _| match method {
+        "Host.getHardwareInfo" => Reply::Result(hardware.clone()),
+        other => Reply::Error(-32601, format!("unexpected {other}")),
+    })
 }
 
 fn he_conf() -> String {
@@ -164,6 +179,35 @@ fn missing_hosted_engine_command_is_named() {
         .unwrap();
     let run = parse("he_maintenance_facts", output);
     run.assert_failed_with("cannot run `hosted-engine --vm-status --json`");
+}
+
+#[test]
+fn vdsm_that_does_not_answer_is_named() {
+    let stopped = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let run = run_with_status(
+        "vm-status-here.json",
+        &[],
+        json!({"he_conf": he_conf(), "vdsm_timeout": 5}),
+    );
+    run.assert_ok();
+    let vdsm = recorded_vdsm();
+    let run = run_with_status(
+        "vm-status-here.json",
+        &[],
+        json!({"he_conf": he_conf(), "vdsm_address": stopped.to_string(), "vdsm_pki_dir": vdsm.pki_dir()}),
+    );
+    run.assert_failed_with(&format!(
+        "cannot read this host's hardware UUID from vdsm: cannot talk to vdsm at {stopped}"
+    ));
+    let run = run_with_status(
+        "vm-status-here.json",
+        &[],
+        json!({"he_conf": he_conf(), "vdsm_address": "localhost"}),
+    );
+    run.assert_failed_with("option 'vdsm_address': expected host:port");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::Path;
 use support::{run_module, Run};
 
 fn run(engine_url: &str, extra: Value, work: &Path) -> Run {
-    let (he_conf, bin) = fake_host::install(work);
+    let (he_conf, vdsm) = fake_host::install(work);
     let mut args = json!({
         "engine_url": engine_url,
         "password": PASSWORD,
@@ -20,7 +20,7 @@ fn run(engine_url: &str, extra: Value, work: &Path) -> Run {
     for (key, value) in extra.as_object().unwrap() {
         args[key.as_str()] = value.clone();
     }
-    run_module("he_spm_facts", args, work, Some(&bin))
+    run_module("he_spm_facts", vdsm.with_options(args), work, None)
 }
 
 fn outputs(run: &Run) -> [String; 2] {

@@ -8,9 +8,10 @@
 # 1. Module time of a no-op facts call (goal <= 5 ms): the installed he_maintenance_facts run
 #    as Ansible runs it (argv[1] = a JSON args file; log_dir and run_id given, as the shipped
 #    playbooks give them through module_defaults) on the recorded host fixtures
-#    (tests/fixtures/host: fake `hosted-engine` and `vdsm-client` first on PATH, as the module
-#    tests do). The two fake tools it runs are timed alone the same way and subtracted:
-#    module time = call - fake tools, which still includes the module's own exec (the floor
+#    (tests/fixtures/host: fake `hosted-engine` first on PATH, the recorded vdsm `vdsm.py`
+#    serving JSON-RPC over STOMP on TLS, as the module tests do). The fake tool it runs is
+#    timed alone the same way and subtracted (the TLS session with vdsm is module time):
+#    module time = call - fake tool, which still includes the module's own exec (the floor
 #    of any exec is shown by /bin/true). Wall time: median of ROUNDS x CALLS single calls;
 #    CPU time (user + sys of the module and its children, minus the tools' alike):
 #    median of ROUNDS rounds; variants interleaved, in a rotated order every round. When
@@ -24,6 +25,11 @@
 #    TASKS, medians of RUNS runs, interleaved in a rotated order. Also shown, not part of the
 #    goal: the command tasks with pipelining on, and ansible.builtin.debug tasks (Ansible's
 #    own per-task cost, nothing run on the host).
+# 3. Direct vdsm client vs the vdsm-client path (issue #12), when HE_LAB_BIN names a built
+#    he-lab and OLD_MODULES_DIR holds he_maintenance_facts and he_spm_facts built before the
+#    direct client (README.md says how): both against one lab of the 4.4 profile (whose
+#    vdsm-client is a client of the lab's vdsm), wall time per call, medians of ROUNDS x
+#    CALLS, interleaved; ratio direct / vdsm-client path.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,10 +53,20 @@ if ! command -v ansible-playbook > /dev/null; then
 fi
 
 WORK=$(mktemp -d /tmp/he-bench-startup.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+VDSM_PID= LAB=
+cleanup() {
+    [ -n "$VDSM_PID" ] && kill "$VDSM_PID" 2> /dev/null
+    [ -n "$LAB" ] && "$HE_LAB_BIN" --dir "$LAB" down > /dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 cd "$WORK"
 exec 3>&2 # errors from inside timed blocks, whose stderr is redirected
 export PATH=$FIXTURES/bin:$PATH HE_FIXTURE_VM_STATUS=$FIXTURES/vm-status-here.json
+# The recorded host's vdsm, on a port of its own.
+python3 "$FIXTURES/vdsm.py" "$WORK/vdsm_address" & VDSM_PID=$!
+for ((i = 0; i < 300; i++)); do [ -s "$WORK/vdsm_address" ] && break; sleep 0.02; done
+VDSM_ADDRESS=$(cat "$WORK/vdsm_address")
 
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ms() { awk -v us="$1" 'BEGIN {printf "%.2f", us / 1e3}'; }
@@ -61,6 +77,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 # The args Ansible writes for this task (ansible-core 2.19), as the module reads them.
 cat > args.json << EOF
 {"he_conf": "$FIXTURES/hosted-engine.conf", "log_dir": "$WORK/logs", "run_id": "bench",
+ "vdsm_address": "$VDSM_ADDRESS", "vdsm_pki_dir": "$FIXTURES/pki",
  "_ansible_check_mode": false, "_ansible_no_log": false, "_ansible_debug": false,
  "_ansible_diff": false, "_ansible_verbosity": 0, "_ansible_version": "2.19.14",
  "_ansible_module_name": "ovirt_he.upgrade.he_maintenance_facts",
@@ -77,7 +94,7 @@ grep -q '"failed":false' result.json && grep -q '"vm_here":true' result.json \
 call() { # VARIANT: one call, output discarded, failure fatal
     case $1 in
     true) /bin/true ;;
-    tools) hosted-engine --vm-status --json > /dev/null && vdsm-client Host getHardwareInfo > /dev/null ;;
+    tools) hosted-engine --vm-status --json > /dev/null ;;
     module) "$MODULE" args.json > /dev/null ;;
     esac
 }
@@ -135,10 +152,10 @@ printf '\nper call, ms: wall median of %d calls; user+sys (bash `time`) and task
 printf '(perf stat --no-inherit: this process only, children not counted), medians of %d rounds\n' "$ROUNDS"
 row "" wall user+sys task-clock
 row "/bin/true (exec floor)" "$(ms "${WALL_MEDIAN[true]}")" "$(ms "${CPU_MEDIAN[true]}")" "$(clock true)"
-row "fake hosted-engine --vm-status --json + vdsm-client" "$(ms "${WALL_MEDIAN[tools]}")" "$(ms "${CPU_MEDIAN[tools]}")" "-"
-row "he_maintenance_facts ARGS_FILE (runs both tools)" "$(ms "${WALL_MEDIAN[module]}")" "$(ms "${CPU_MEDIAN[module]}")" "$(clock module)"
+row "fake hosted-engine --vm-status --json" "$(ms "${WALL_MEDIAN[tools]}")" "$(ms "${CPU_MEDIAN[tools]}")" "-"
+row "he_maintenance_facts ARGS_FILE (tool + vdsm over TLS)" "$(ms "${WALL_MEDIAN[module]}")" "$(ms "${CPU_MEDIAN[module]}")" "$(clock module)"
 own_wall=$(own WALL_MEDIAN); own_cpu=$(own CPU_MEDIAN)
-row "module time (he_maintenance_facts - fake tools)" "$(ms "$own_wall")" "$(ms "$own_cpu")" "$(clock module)"
+row "module time (he_maintenance_facts - fake tool)" "$(ms "$own_wall")" "$(ms "$own_cpu")" "$(clock module)"
 if [ "$(clock module)" = n/a ]; then own_clock=n/a; else own_clock=$(ratio "$(m "${TASK_CLOCK[module]}")" 5000); fi
 row "ratio module time / 5 ms (goal <= 1.0)" "$(ratio "$own_wall" 5000)" "$(ratio "$own_cpu" 5000)" "$own_clock"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
@@ -154,6 +171,7 @@ play() { # the play header every playbook shares
     for ((i = 1; i <= TASKS; i++)); do
         printf '    - name: Facts %d\n      ovirt_he.upgrade.he_maintenance_facts:\n' "$i"
         printf '        he_conf: %s\n        log_dir: %s\n        run_id: bench\n' "$FIXTURES/hosted-engine.conf" "$WORK/logs"
+        printf '        vdsm_address: %s\n        vdsm_pki_dir: %s\n' "$VDSM_ADDRESS" "$FIXTURES/pki"
     done
 } > facts.yml
 {
@@ -204,3 +222,54 @@ play_row "$TASKS x ansible.builtin.debug (nothing run on the host)" debug
 printf '%-56s %9s\n' "ratio per task facts / command (goal <= 1.0)" "$(ratio "$facts_task" "$command_task")"
 printf '%-56s %9s\n' "ratio per task facts / command with pipelining" "$(ratio "$facts_task" "$(per_task command-pipelining)")"
 printf '%-56s %9s\n' "ratio whole playbooks facts / command" "$(ratio "$(m "${PLAY[facts]}")" "$(m "${PLAY[command]}")")"
+
+# --- 3. direct vdsm client vs the vdsm-client path ---
+if [ -z "${HE_LAB_BIN:-}" ] || [ -z "${OLD_MODULES_DIR:-}" ]; then
+    echo "direct client vs vdsm-client path: set HE_LAB_BIN and OLD_MODULES_DIR to measure it (README.md)" >&2
+    exit 0
+fi
+MODULES_DIR=$(dirname "$MODULE")
+LAB=$WORK/lab
+"$HE_LAB_BIN" --dir "$LAB" init --profile el7-4.3:el8-4.4 > /dev/null
+"$HE_LAB_BIN" --dir "$LAB" up > /dev/null
+status() { "$HE_LAB_BIN" --dir "$LAB" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+PASSWORD=$(cat "$(status admin_password_file)")
+common="\"he_conf\": \"$(status he_conf)\", \"log_dir\": \"$WORK/logs\", \"run_id\": \"bench\""
+engine="\"engine_url\": \"$(status engine_url)\", \"password\": \"$PASSWORD\", \"ca_file\": \"$(status ca_file)\""
+vdsm="\"vdsm_address\": \"$(status vdsm_address)\", \"vdsm_pki_dir\": \"$(status vdsm_pki_dir)\""
+echo "{$common, $vdsm}" > direct-maintenance.json
+echo "{$common}" > client-maintenance.json
+echo "{$common, $engine, $vdsm}" > direct-spm.json
+echo "{$common, $engine}" > client-spm.json
+export PATH=$(status bin_dir):$PATH
+lab_call() { # VARIANT: one call of a module of the lab host
+    case $1 in
+    direct-maintenance) "$MODULES_DIR/he_maintenance_facts" direct-maintenance.json ;;
+    client-maintenance) "$OLD_MODULES_DIR/he_maintenance_facts" client-maintenance.json ;;
+    direct-spm) "$MODULES_DIR/he_spm_facts" direct-spm.json ;;
+    client-spm) "$OLD_MODULES_DIR/he_spm_facts" client-spm.json ;;
+    esac
+}
+LAB_VARIANTS=(direct-maintenance client-maintenance direct-spm client-spm)
+declare -A LAB_WALL
+for variant in "${LAB_VARIANTS[@]}"; do
+    lab_call "$variant" > result.json || true
+    grep -q '"failed":false' result.json || { echo "$variant failed on the lab:" >&2; cat result.json >&2; exit 1; }
+done
+echo "direct vdsm client vs vdsm-client path: $ROUNDS rounds of $CALLS calls per variant" >&2
+for ((r = 0; r < ROUNDS; r++)); do
+    rotated=("${LAB_VARIANTS[@]:$((r % 4))}" "${LAB_VARIANTS[@]:0:$((r % 4))}")
+    for variant in "${rotated[@]}"; do
+        for ((i = 0; i < CALLS; i++)); do
+            start=$EPOCHREALTIME
+            lab_call "$variant" > /dev/null 2>&1 || { echo "$variant failed in the timed loop" >&2; exit 1; }
+            end=$EPOCHREALTIME
+            LAB_WALL[$variant]+="$((10#${end/./} - 10#${start/./})) "
+        done
+    done
+done
+printf '\n%-56s %9s %9s %7s\n' "on a lab host (4.4 profile), wall ms per call, median" "direct" "vdsm-client" "ratio"
+for module in maintenance spm; do
+    direct=$(m "${LAB_WALL[direct-$module]}"); client=$(m "${LAB_WALL[client-$module]}")
+    printf '%-56s %9s %9s %7s\n' "he_${module}_facts" "$(ms "$direct")" "$(ms "$client")" "$(ratio "$direct" "$client")"
+done

@@ -7,7 +7,8 @@ use he_modules::engine::backup_disk_states::{DiskToDelete, State};
 use he_modules::engine::backup_disks::{self, Size};
 use he_modules::engine::disks::NewDisk;
 use he_modules::engine::{Connection, EngineOptions};
-use he_modules::host::{vdsm, HeConf};
+use he_modules::host::vdsm::{options::VdsmOptions, Vdsm};
+use he_modules::host::HeConf;
 use serde_json::Value;
 
 struct HeBackupDisk;
@@ -15,25 +16,34 @@ struct HeBackupDisk;
 impl Module for HeBackupDisk {
     const NAME: &'static str = "he_backup_disk";
     const SECRET_OPTIONS: &'static [&'static str] = &["password"];
-    type Options = (EngineOptions, Options);
+    type Options = ((EngineOptions, VdsmOptions), Options);
 
-    fn run(context: &mut Context, (engine, options): Self::Options) -> anyhow::Result<Outcome> {
+    fn run(
+        context: &mut Context,
+        ((engine, vdsm), options): Self::Options,
+    ) -> anyhow::Result<Outcome> {
         let he_conf = HeConf::load(&options.he_conf)?;
+        let vdsm = vdsm.client();
         let sd_id = match &options.storage_domain {
             Some(id) => id.clone(),
             None => he_conf.sd_id()?.to_string(),
         };
         match options.state {
-            State::Query => query(&he_conf, &sd_id, options.name.as_deref()),
-            State::Present => present(context, &engine, &options, &he_conf, &sd_id),
+            State::Query => query(&vdsm, &he_conf, &sd_id, options.name.as_deref()),
+            State::Present => present(context, &engine, &vdsm, &options, &he_conf, &sd_id),
             State::Absent => absent(context, &engine, &options, &he_conf),
         }
     }
 }
 
 /// Engine down is fine: everything comes from vdsm's volume metadata.
-fn query(he_conf: &HeConf, sd_id: &str, name: Option<&str>) -> anyhow::Result<Outcome> {
-    let mut found = backup_disks::list_from_vdsm(he_conf.sp_id(), sd_id)?;
+fn query(
+    vdsm: &Vdsm,
+    he_conf: &HeConf,
+    sd_id: &str,
+    name: Option<&str>,
+) -> anyhow::Result<Outcome> {
+    let mut found = backup_disks::list_from_vdsm(vdsm, he_conf.sp_id(), sd_id)?;
     found.retain(|disk| name.is_none_or(|name| disk.name == name));
     Ok(Outcome::changed(false)
         .msg(format!(
@@ -46,6 +56,7 @@ fn query(he_conf: &HeConf, sd_id: &str, name: Option<&str>) -> anyhow::Result<Ou
 fn present(
     context: &Context,
     engine: &EngineOptions,
+    vdsm: &Vdsm,
     options: &Options,
     he_conf: &HeConf,
     sd_id: &str,
@@ -55,7 +66,7 @@ fn present(
     let size_bytes = match options.size {
         Some(Size(bytes)) => bytes,
         None => {
-            vdsm::volume_info(he_conf.sp_id(), &he_conf.engine_disk()?)
+            vdsm.volume_info(he_conf.sp_id(), &he_conf.engine_disk()?)
                 .context("cannot read the engine disk size from vdsm (give 'size' to skip this)")?
                 .capacity_bytes
         }
@@ -68,8 +79,14 @@ fn present(
     };
     let timeout = options.wait_timeout.duration();
     let sp_id = he_conf.sp_id();
-    let present =
-        backup_disk_states::present(&mut engine, planned, sp_id, timeout, context.check_mode)?;
+    let present = backup_disk_states::present(
+        &mut engine,
+        vdsm,
+        planned,
+        sp_id,
+        timeout,
+        context.check_mode,
+    )?;
     let (before, after) = present.diff();
     Ok(Outcome::changed(present.changed())
         .msg(present.summary(&name, size_bytes))

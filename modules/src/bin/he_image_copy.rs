@@ -4,6 +4,7 @@ use he_modules::ansible::{
     self, at_most_one_of, exactly_one_of, take_rest, Context, Module, OptionError, OptionSet,
     Outcome,
 };
+use he_modules::host::vdsm::options::VdsmOptions;
 use he_modules::host::Volume;
 use he_modules::image::appliance;
 use he_modules::image::digest::Algorithm;
@@ -89,9 +90,9 @@ impl OptionSet for Options {
 struct HeImageCopy;
 impl Module for HeImageCopy {
     const NAME: &'static str = "he_image_copy";
-    type Options = Options;
+    type Options = (VdsmOptions, Options);
 
-    fn run(context: &mut Context, o: Options) -> anyhow::Result<Outcome> {
+    fn run(context: &mut Context, (vdsm, o): Self::Options) -> anyhow::Result<Outcome> {
         let source = match (o.src, o.src_volume, o.src_ova, o.appliance_desc) {
             (Some(path), ..) => SourceSpec::Path(path),
             (_, Some(volume), ..) => SourceSpec::Volume(volume),
@@ -125,7 +126,7 @@ impl Module for HeImageCopy {
             extend_timeout_s: o.extend_timeout,
             progress: context.progress.clone(),
         };
-        let (host, warning) = Host::load(o.he_conf.as_deref())?;
+        let (host, warning) = Host::load(o.he_conf.as_deref(), vdsm.client())?;
         if let Some(warning) = warning {
             context.warn(warning);
         }

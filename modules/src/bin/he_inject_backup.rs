@@ -4,7 +4,8 @@ use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_rest, Conte
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, Limits};
 use he_modules::guest::{self, DiskFormat, Upload};
-use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF, vdsm};
+use he_modules::host::vdsm::options::VdsmOptions;
+use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -56,9 +57,12 @@ struct HeInjectBackup;
 
 impl Module for HeInjectBackup {
     const NAME: &'static str = "he_inject_backup";
-    type Options = (Limits, Options);
+    type Options = ((Limits, VdsmOptions), Options);
 
-    fn run(context: &mut Context, (limits, options): Self::Options) -> anyhow::Result<Outcome> {
+    fn run(
+        context: &mut Context,
+        ((limits, vdsm), options): Self::Options,
+    ) -> anyhow::Result<Outcome> {
         let facts = backup::validate(&options.backup, &limits)?;
         if let Some(target) = &options.target_version {
             backup::check_restorable(&facts, target)?;
@@ -82,7 +86,8 @@ impl Module for HeInjectBackup {
                 let volume = volume
                     .as_ref()
                     .context("one of the options 'disk', 'disk_volume' is required")?;
-                vdsm::prepare_image(HeConf::load(&options.he_conf)?.sp_id(), volume)?
+                vdsm.client()
+                    .prepare_image(HeConf::load(&options.he_conf)?.sp_id(), volume)?
             }
         };
         let planned = json!({ "disk": disk, "dest": options.dest, "sha256": facts.sha256 });

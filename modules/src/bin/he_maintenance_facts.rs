@@ -3,7 +3,8 @@
 use anyhow::Context as _;
 use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionSet, Outcome};
 use he_modules::facts::maintenance::MaintenanceFacts;
-use he_modules::host::{he_conf::DEFAULT_HE_CONF, hosted_engine, vdsm, HeConf};
+use he_modules::host::vdsm::options::VdsmOptions;
+use he_modules::host::{he_conf::DEFAULT_HE_CONF, hosted_engine, HeConf};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -30,14 +31,16 @@ struct HeMaintenanceFacts;
 
 impl Module for HeMaintenanceFacts {
     const NAME: &'static str = "he_maintenance_facts";
-    type Options = Options;
+    type Options = (VdsmOptions, Options);
 
-    fn run(_context: &mut Context, options: Options) -> anyhow::Result<Outcome> {
+    fn run(_context: &mut Context, (vdsm, options): Self::Options) -> anyhow::Result<Outcome> {
         let conf = HeConf::load(&options.he_conf)?;
         let status =
             hosted_engine::vm_status().context("cannot read the hosted-engine HA status")?;
-        let hardware =
-            vdsm::hardware_info().context("cannot read this host's hardware UUID from vdsm")?;
+        let hardware = vdsm
+            .client()
+            .hardware_info()
+            .context("cannot read this host's hardware UUID from vdsm")?;
         let facts = MaintenanceFacts::gather(&status, &conf, hardware.system_uuid)?;
         tracing::info!("{}", facts.summary());
         Ok(Outcome::changed(false)

@@ -8,7 +8,8 @@ use he_modules::engine::{
     readiness, storage_domains, wait, Connection, EngineError, EngineOptions,
 };
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
-use he_modules::host::{vdsm, HeConf};
+use he_modules::host::vdsm::options::VdsmOptions;
+use he_modules::host::HeConf;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -47,16 +48,21 @@ struct HeRegisterDisk;
 impl Module for HeRegisterDisk {
     const NAME: &'static str = "he_register_disk";
     const SECRET_OPTIONS: &'static [&'static str] = &["password"];
-    type Options = (EngineOptions, Options);
+    type Options = ((EngineOptions, VdsmOptions), Options);
 
-    fn run(context: &mut Context, (engine, options): Self::Options) -> anyhow::Result<Outcome> {
+    fn run(
+        context: &mut Context,
+        ((engine, vdsm), options): Self::Options,
+    ) -> anyhow::Result<Outcome> {
         let settings = engine.settings()?;
         let he_conf = HeConf::load(&options.he_conf)?;
         let sd_id = match &options.storage_domain {
             Some(id) => id.clone(),
             None => he_conf.sd_id()?.to_string(),
         };
-        let hardware_uuid = vdsm::hardware_info()
+        let hardware_uuid = vdsm
+            .client()
+            .hardware_info()
             .context("cannot read this host's hardware UUID from vdsm")?
             .system_uuid;
         let timeout = options.wait_timeout.duration();

@@ -8,6 +8,7 @@ use super::disks::{self, NewDisk};
 use super::{storage_domains, wait, Connection};
 use crate::ansible::{at_most_one_of, take_rest, OptionError, OptionSet, Seconds};
 use crate::host::he_conf::DEFAULT_HE_CONF;
+use crate::host::vdsm::Vdsm;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -130,6 +131,7 @@ impl Present {
 /// `check_mode`) creates it and waits up to `timeout` for it to be ok.
 pub fn present(
     engine: &mut Connection,
+    vdsm: &Vdsm,
     planned: NewDisk,
     sp_id: &str,
     timeout: Duration,
@@ -140,7 +142,7 @@ pub fn present(
             ("ok", _) | (_, true) => existing,
             _ => disks::wait_until_ok(engine, &existing.id, timeout)?,
         };
-        return Ok(Present::Exists(reported(&disk, sp_id)));
+        return Ok(Present::Exists(reported(vdsm, &disk, sp_id)));
     }
     let sd = storage_domains::get(engine, &planned.sd_id)?;
     backup_disks::check_space(&sd, planned.size_bytes)?;
@@ -160,7 +162,7 @@ pub fn present(
             json!(BackupDisk::from_engine(&creating, None)),
         )
     })?;
-    Ok(Present::Created(reported(&disk, sp_id)))
+    Ok(Present::Created(reported(vdsm, &disk, sp_id)))
 }
 
 /// Which disk `state: absent` deletes.
@@ -195,8 +197,8 @@ pub fn absent(
 }
 
 /// The engine's disk as `he_backup_disk` reports it, with vdsm's creation time.
-fn reported(disk: &disks::Disk, sp_id: &str) -> BackupDisk {
+fn reported(vdsm: &Vdsm, disk: &disks::Disk, sp_id: &str) -> BackupDisk {
     let mut report = BackupDisk::from_engine(disk, None);
-    report.created = backup_disks::creation_time(sp_id, &report.volume());
+    report.created = backup_disks::creation_time(vdsm, sp_id, &report.volume());
     report
 }

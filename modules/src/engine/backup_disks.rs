@@ -7,7 +7,7 @@
 
 use super::disks::Disk;
 use super::storage_domains::StorageDomain;
-use crate::host::vdsm::{self, VdsmError};
+use crate::host::vdsm::{Vdsm, VdsmError};
 use crate::host::Volume;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -210,16 +210,16 @@ pub fn label_of_description(description: &str) -> Option<String> {
 
 /// Every backup disk on storage domain `sd_id`, from vdsm alone (works with the engine
 /// down), newest first.
-pub fn list_from_vdsm(sp_id: &str, sd_id: &str) -> Result<Vec<BackupDisk>, VdsmError> {
+pub fn list_from_vdsm(vdsm: &Vdsm, sp_id: &str, sd_id: &str) -> Result<Vec<BackupDisk>, VdsmError> {
     let mut found = Vec::new();
-    for image_id in vdsm::storage_domain_images(sd_id)? {
-        for volume_id in vdsm::image_volumes(sp_id, sd_id, &image_id)? {
+    for image_id in vdsm.storage_domain_images(sd_id)? {
+        for volume_id in vdsm.image_volumes(sp_id, sd_id, &image_id)? {
             let volume = Volume {
                 sd_id: sd_id.to_string(),
                 image_id: image_id.clone(),
                 volume_id,
             };
-            let info = vdsm::volume_info(sp_id, &volume)?;
+            let info = vdsm.volume_info(sp_id, &volume)?;
             let Some(name) = label_of_description(&info.description) else {
                 continue;
             };
@@ -243,8 +243,8 @@ pub fn list_from_vdsm(sp_id: &str, sd_id: &str) -> Result<Vec<BackupDisk>, VdsmE
 }
 
 /// Creation time of a volume from vdsm's metadata; best effort (the engine does not report it).
-pub fn creation_time(sp_id: &str, volume: &Volume) -> Option<String> {
-    match vdsm::volume_info(sp_id, volume) {
+pub fn creation_time(vdsm: &Vdsm, sp_id: &str, volume: &Volume) -> Option<String> {
+    match vdsm.volume_info(sp_id, volume) {
         Ok(info) => rfc3339(info.created_epoch_s),
         Err(error) => {
             tracing::debug!("no creation time for {}: {error}", volume.image_id);

@@ -1,6 +1,8 @@
-//! Host-side interfaces: the `hosted-engine` and `vdsm-client` commands, hosted-engine.conf.
+//! Host-side interfaces: the `hosted-engine` command, vdsm's JSON-RPC endpoint,
+//! hosted-engine.conf.
 //!
-//! Commands are found on PATH, exactly as on a real hosted-engine host.
+//! Commands are found on PATH and vdsm at its TLS port, exactly as on a real hosted-engine
+//! host.
 
 pub mod command;
 pub mod he_conf;

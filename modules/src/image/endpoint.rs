@@ -5,7 +5,7 @@ use super::qcow2::{self, Format, ImageError};
 use super::safety::{Endpoint, FileIdentity};
 use super::target;
 use crate::host::he_conf::{HeConfError, DEFAULT_HE_CONF};
-use crate::host::vdsm::{self, VdsmError, VolumeInfo};
+use crate::host::vdsm::{Vdsm, VdsmError, VolumeInfo};
 use crate::host::{HeConf, Volume, BLANK_UUID};
 use std::path::{Path, PathBuf};
 
@@ -33,19 +33,25 @@ pub enum EndpointError {
     Unusable(String),
 }
 
-/// The host: the pool id for vdsm and the engine disk, from hosted-engine.conf.
+/// The host: its vdsm, the pool id for vdsm and the engine disk, from hosted-engine.conf.
 pub struct Host {
+    vdsm: Vdsm,
     sp_id: String,
     engine_volume: Option<Volume>,
 }
 
 impl Host {
-    /// Reads `he_conf` (the default path when `None`). A missing default file means this
-    /// host runs no hosted engine, so there is no engine disk: the returned warning says so.
-    pub fn load(he_conf: Option<&Path>) -> Result<(Self, Option<String>), EndpointError> {
+    /// Reads `he_conf` (the default path when `None`); volumes are resolved through `vdsm`.
+    /// A missing default file means this host runs no hosted engine, so there is no engine
+    /// disk: the returned warning says so.
+    pub fn load(
+        he_conf: Option<&Path>,
+        vdsm: Vdsm,
+    ) -> Result<(Self, Option<String>), EndpointError> {
         let path = he_conf.unwrap_or(Path::new(DEFAULT_HE_CONF));
         if he_conf.is_none() && !path.exists() {
             let host = Self {
+                vdsm,
                 sp_id: BLANK_UUID.to_string(),
                 engine_volume: None,
             };
@@ -57,6 +63,7 @@ impl Host {
         let conf = HeConf::load(path)?;
         Ok((
             Self {
+                vdsm,
                 sp_id: conf.sp_id().to_string(),
                 engine_volume: Some(conf.engine_disk()?),
             },
@@ -64,17 +71,17 @@ impl Host {
         ))
     }
 
-    /// The volume's path, from `vdsm-client Image prepare`.
+    /// The volume's path, from vdsm `Image.prepare`.
     pub fn prepare(&self, volume: &Volume) -> Result<PathBuf, EndpointError> {
-        Ok(vdsm::prepare_image(&self.sp_id, volume)?)
+        Ok(self.vdsm.prepare_image(&self.sp_id, volume)?)
     }
 
-    /// `Volume getInfo`.
+    /// vdsm `Volume.getInfo`.
     pub fn volume_info(&self, volume: &Volume) -> Result<VolumeInfo, EndpointError> {
-        Ok(vdsm::volume_info(&self.sp_id, volume)?)
+        Ok(self.vdsm.volume_info(&self.sp_id, volume)?)
     }
 
-    /// `Volume extendSize` and wait for the task.
+    /// vdsm `Volume.extendSize` and wait for the task.
     pub fn extend(
         &self,
         volume: &Volume,
@@ -82,12 +89,9 @@ impl Host {
         timeout_s: u64,
     ) -> Result<(), EndpointError> {
         let timeout = std::time::Duration::from_secs(timeout_s);
-        Ok(vdsm::extend_volume(
-            &self.sp_id,
-            volume,
-            size_bytes,
-            timeout,
-        )?)
+        Ok(self
+            .vdsm
+            .extend_volume(&self.sp_id, volume, size_bytes, timeout)?)
     }
 
     /// The engine disk and its path, when this host has one.
@@ -250,20 +254,31 @@ fn io(what: &'static str, path: &Path, source: std::io::Error) -> EndpointError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::vdsm::session::Endpoint as VdsmEndpoint;
+    use crate::host::vdsm::tls::PkiFiles;
+
+    /// A vdsm client these tests never reach.
+    fn unreachable_vdsm() -> Vdsm {
+        Vdsm::new(VdsmEndpoint {
+            address: "localhost:1".into(),
+            pki: PkiFiles::in_dir(Path::new("/nonexistent")),
+            timeout: std::time::Duration::from_secs(1),
+        })
+    }
 
     #[test]
     fn a_missing_default_he_conf_means_no_engine_disk() {
         if Path::new(DEFAULT_HE_CONF).exists() {
             return; // a real hosted-engine host: nothing to prove here
         }
-        let (host, warning) = Host::load(None).unwrap();
+        let (host, warning) = Host::load(None, unreachable_vdsm()).unwrap();
         assert!(host.engine_disk().unwrap().is_none());
         assert!(warning.unwrap().contains("no hosted-engine disk"));
     }
 
     #[test]
     fn an_explicit_missing_he_conf_is_an_error() {
-        let error = Host::load(Some(Path::new("/nonexistent/he.conf")))
+        let error = Host::load(Some(Path::new("/nonexistent/he.conf")), unreachable_vdsm())
             .err()
             .unwrap();
         assert!(

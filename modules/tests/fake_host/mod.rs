@@ -1,7 +1,9 @@
-//! A fake hosted-engine host for the engine modules' tests: hosted-engine.conf and a
-//! `vdsm-client` script answering with recorded shapes (host-formats §4).
+//! A fake hosted-engine host for the engine modules' tests: hosted-engine.conf and a vdsm
+//! answering with recorded shapes (host-formats §4).
 #![allow(dead_code)]
 
+use crate::support::fake_vdsm::{FakeVdsm, Reply};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 pub const SD_ID: &str = "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d";
@@ -11,8 +13,9 @@ pub const OLD_BACKUP_IMAGE: &str = "11111111-aaaa-4bbb-8ccc-000000000001";
 pub const NEW_BACKUP_IMAGE: &str = "11111111-aaaa-4bbb-8ccc-000000000002";
 pub const HOST_UUID: &str = "4C4C4544-0042-3010-8056-B4C04F4A4E31";
 
-/// Writes `hosted-engine.conf` and `bin/vdsm-client` under `dir`; returns (he_conf, bin dir).
-pub fn install(dir: &Path) -> (PathBuf, PathBuf) {
+/// Writes `hosted-engine.conf` under `dir` and starts a vdsm answering with recorded shapes
+/// (host-formats §4); the module options pointing at it are [`FakeVdsm::with_options`].
+pub fn install(dir: &Path) -> (PathBuf, FakeVdsm) {
     let he_conf = dir.join("hosted-engine.conf");
     std::fs::write(
         &he_conf,
@@ -23,55 +26,58 @@ pub fn install(dir: &Path) -> (PathBuf, PathBuf) {
         ),
     )
     .unwrap();
-    let bin = dir.join("bin");
-    let info = |capacity: u64, ctime: u64, description: &str| {
-        format!(
-            r#"{{"apparentsize": "{capacity}", "capacity": "{capacity}", "children": [], "ctime": "{ctime}", "description": "{description}", "disktype": "DATA", "domain": "{SD_ID}", "format": "RAW", "generation": 0, "image": "x", "legality": "LEGAL", "mtime": "0", "parent": "00000000-0000-0000-0000-000000000000", "pool": "", "status": "OK", "truesize": "{capacity}", "type": "PREALLOCATED", "uuid": "y", "voltype": "LEAF"}}"#
-        )
+    let info = |capacity: u64, ctime: u64, description: Value| {
+        json!({"apparentsize": capacity.to_string(), "capacity": capacity.to_string(), "children": [],
+               "ctime": ctime.to_string(), "description": description.as_str().map(str::to_string).unwrap_or_else(|| description.to_string()),
+               "disktype": "DATA", "domain": SD_ID, "format": "RAW", "generation": 0, "image": "x",
+               "legality": "LEGAL", "mtime": "0", "parent": "00000000-0000-0000-0000-000000000000",
+               "pool": "", "status": "OK", "truesize": capacity.to_string(), "type": "PREALLOCATED",
+               "uuid": "y", "voltype": "LEAF"})
     };
-    let engine = info(
-        10737418240,
-        1500000000,
-        r#"{\"DiskAlias\":\"he_virtio_disk\",\"DiskDescription\":\"Hosted-Engine disk\"}"#,
-    );
-    let old = info(
-        10737418240,
-        1600000000,
-        r#"{\"DiskAlias\":\"virtio-disk0\",\"DiskDescription\":\"hosted-engine-backup-20200913122640\"}"#,
-    );
-    let new = info(
-        10737418240,
-        1700000000,
-        r#"{\"DiskAlias\":\"hosted-engine-backup-20231114221320\",\"DiskDescription\":\"hosted-engine-backup-20231114221320\"}"#,
-    );
-    let other = info(1073741824, 1700000001, "");
-    let script = format!(
-        r#"echo "$*" >> "{log}"
-case "$1 $2" in
-"Host getHardwareInfo") echo '{{"systemFamily": "Virtual Machine", "systemManufacturer": "Red Hat", "systemProductName": "KVM", "systemSerialNumber": "x", "systemUUID": "{HOST_UUID}", "systemVersion": "RHEL 7.6.0 PC"}}' ;;
-"StorageDomain getImages") echo '["{ENGINE_IMAGE}", "{OLD_BACKUP_IMAGE}", "{NEW_BACKUP_IMAGE}", "22222222-aaaa-4bbb-8ccc-000000000003"]' ;;
-"Image getVolumes") echo '["33333333-aaaa-4bbb-8ccc-000000000009"]' ;;
-"Volume getInfo")
-  case "$*" in
-  *imageID={ENGINE_IMAGE}*) echo '{engine}' ;;
-  *imageID={OLD_BACKUP_IMAGE}*) echo '{old}' ;;
-  *imageID={NEW_BACKUP_IMAGE}*) echo '{new}' ;;
-  *) echo '{other}' ;;
-  esac ;;
-*) echo "vdsm-client: unknown verb $1 $2" >&2; exit 1 ;;
-esac"#,
-        log = dir.join("vdsm-client.calls").display()
-    );
-    write_script(&bin, "vdsm-client", &script);
-    (he_conf, bin)
-}
-
-fn write_script(dir: &Path, name: &str, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let vdsm = FakeVdsm::start(move |method, params| {
+        let param = |name: &str| {
+            params
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        match method {
+            "Host.getHardwareInfo" => Reply::Result(
+                json!({"systemFamily": "Virtual Machine", "systemManufacturer": "Red Hat", "systemProductName": "KVM", "systemSerialNumber": "x", "systemUUID": HOST_UUID, "systemVersion": "RHEL 7.6.0 PC"}),
+            ),
+            "StorageDomain.getImages" => Reply::Result(json!([
+                ENGINE_IMAGE,
+                OLD_BACKUP_IMAGE,
+                NEW_BACKUP_IMAGE,
+                "22222222-aaaa-4bbb-8ccc-000000000003"
+            ])),
+            "Image.getVolumes" => Reply::Result(json!(["33333333-aaaa-4bbb-8ccc-000000000009"])),
+            "Volume.getInfo" => Reply::Result(match param("imageID").as_str() {
+                ENGINE_IMAGE => info(
+                    10737418240,
+                    1500000000,
+                    json!({"DiskAlias": "he_virtio_disk", "DiskDescription": "Hosted-Engine disk"}),
+                ),
+                OLD_BACKUP_IMAGE => info(
+                    10737418240,
+                    1600000000,
+                    json!({"DiskAlias": "virtio-disk0", "DiskDescription": "hosted-engine-backup-20200913122640"}),
+                ),
+                NEW_BACKUP_IMAGE => info(
+                    10737418240,
+                    1700000000,
+                    json!({"DiskAlias": "hosted-engine-backup-20231114221320", "DiskDescription": "hosted-engine-backup-20231114221320"}),
+                ),
+                _ => info(1073741824, 1700000001, json!("")),
+            }),
+            other => Reply::Error(
+                -32601,
+                format!("The method does not exist or is not available: {{'method': '{other}'}}"),
+            ),
+        }
+    });
+    (he_conf, vdsm)
 }
 
 /// Every file under `dir` (logs, args files) and the given outputs: none may hold `secret`.

@@ -48,6 +48,33 @@ impl TestLab {
         self.run(&["up"]);
     }
 
+    /// Starts the host daemon alone (vdsm, no engine VM), as `up` does before the VM, and
+    /// waits until it answers; `down` on drop stops it.
+    pub fn start_daemon(&self) {
+        let child = Command::new(&self.binary)
+            .arg("--dir")
+            .arg(self.dir())
+            .arg("daemon")
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("he-lab daemon starts");
+        std::thread::spawn(move || {
+            let mut child = child;
+            let _ = child.wait();
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.json(&["status", "--json"])["daemon_running"] != true {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the he-lab daemon did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Runs `he-lab --dir <lab> ARGS`; returns stdout, panics with the output on failure.
     pub fn run(&self, args: &[&str]) -> String {
         let output = Command::new(&self.binary)
@@ -90,6 +117,23 @@ impl Drop for TestLab {
             .arg("down")
             .output();
     }
+}
+
+/// Module options pointing at the lab's vdsm, from `he-lab status --json` of a running lab.
+pub fn vdsm_options(status: &Value) -> Value {
+    assert!(
+        status["vdsm_address"].is_string(),
+        "the lab's daemon has not started: {status}"
+    );
+    serde_json::json!({"vdsm_address": status["vdsm_address"], "vdsm_pki_dir": status["vdsm_pki_dir"]})
+}
+
+/// Adds the lab's vdsm options to module `args`.
+pub fn with_vdsm(status: &Value, mut args: Value) -> Value {
+    for (key, value) in vdsm_options(status).as_object().expect("an object") {
+        args[key] = value.clone();
+    }
+    args
 }
 
 /// The he-lab binary from `HE_LAB_BIN` (`make test` sets it).

@@ -10,8 +10,52 @@ fn fixtures() -> PathBuf {
     repo_root().join("tests/fixtures/host")
 }
 
+/// The recorded host's vdsm (`tests/fixtures/host/vdsm.py`), killed on drop.
+struct FixtureVdsm {
+    child: std::process::Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl FixtureVdsm {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let address_file = dir.path().join("address");
+        let child = venv_tool("python3")
+            .arg(fixtures().join("vdsm.py"))
+            .arg(&address_file)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !address_file.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the fixture vdsm did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let address = std::fs::read_to_string(&address_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        FixtureVdsm {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for FixtureVdsm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn facts_playbook(extra: &[&str], vm_status: &str) -> he_e2e::Finished {
     let logs = tempfile::tempdir().unwrap();
+    let vdsm = FixtureVdsm::start();
     let mut command = venv_tool("ansible-playbook");
     command
         .arg("-i")
@@ -24,6 +68,10 @@ fn facts_playbook(extra: &[&str], vm_status: &str) -> he_e2e::Finished {
         ))
         .arg("-e")
         .arg(format!("log_dir={}", logs.path().display()))
+        .arg("-e")
+        .arg(format!("vdsm_address={}", vdsm.address))
+        .arg("-e")
+        .arg(format!("vdsm_pki_dir={}", fixtures().join("pki").display()))
         .args(extra)
         .env("PATH", path_with(&fixtures().join("bin")))
         .env("HE_FIXTURE_VM_STATUS", fixtures().join(vm_status));

@@ -1,6 +1,8 @@
 //! The lab's host daemon (what vdsm + libvirt are on a real host): started by `he-lab up`,
-//! it owns the engine VM and answers `VM.create/shutdown/destroy` on a unix control socket
-//! (`state/daemon.sock`, one JSON request and one JSON reply per connection).
+//! it serves vdsm's JSON-RPC endpoint (`vdsm::server`, bound to port 0 at start, address in
+//! `state/vdsm_address`), owns the engine VM and answers `VM.create/shutdown/destroy` on a
+//! unix control socket (`state/daemon.sock`, one JSON request and one JSON reply per
+//! connection).
 
 use crate::config::LabConfig;
 use crate::ports::HeldPort;
@@ -41,6 +43,12 @@ pub fn run(mut config: LabConfig) -> anyhow::Result<()> {
     config.http_port = http.port;
     config.save()?;
     inventory::write_variables(&config)?;
+    // vdsm first: once the control socket answers, the recorded vdsm address is current.
+    let vdsm_address = crate::vdsm::server::start(&config)?;
+    std::fs::write(
+        crate::vdsm::address_path(&config),
+        format!("{vdsm_address}\n"),
+    )?;
     let socket = config.control_socket_path();
     let _ = std::fs::remove_file(&socket);
     let listener =
@@ -57,7 +65,7 @@ pub fn run(mut config: LabConfig) -> anyhow::Result<()> {
         state::save_vm(&config, &vm)?;
     }
     log(&format!(
-        "he-lab daemon {} serving {}",
+        "he-lab daemon {} serving {} and vdsm at {vdsm_address}",
         std::process::id(),
         socket.display()
     ));

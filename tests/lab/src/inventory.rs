@@ -1,5 +1,6 @@
 //! What the playbooks and a shell see of the lab: `inventory.yml` (one host with every
-//! playbook variable of SPEC 5) and the `bin/hosted-engine`, `bin/vdsm-client` wrappers.
+//! playbook variable of SPEC 5, the vdsm endpoint included) and the `bin/hosted-engine`
+//! wrapper, plus `bin/vdsm-client` where the host's vdsm release has it (4.19 and later).
 
 use crate::config::LabConfig;
 use anyhow::Context as _;
@@ -33,6 +34,16 @@ pub fn variables(config: &LabConfig) -> Vec<(&'static str, String)> {
         ("he_report_path", path(&config.report_path())),
         ("he_channel", path(&config.channel_path())),
         ("he_vm_id", config.vm_id.clone()),
+        // The daemon binds vdsm to a free port when it starts and records it there: read it
+        // when a play uses it, so the inventory stays valid across daemon restarts.
+        (
+            "he_vdsm_address",
+            format!(
+                "{{{{ lookup('file', '{}') }}}}",
+                path(&crate::vdsm::address_path(config))
+            ),
+        ),
+        ("he_vdsm_pki_dir", path(&crate::vdsm::pki_dir(config))),
         ("he_fqdn", config.fqdn.clone()),
         // The simulated VM and engine answer in milliseconds: look often.
         ("he_poll_interval", "1".to_string()),
@@ -119,7 +130,11 @@ pub fn write(config: &LabConfig, he_lab: &Path) -> anyhow::Result<()> {
     std::fs::write(config.dir.join("env.sh"), render_env(config))?;
     let bin = config.bin_dir();
     std::fs::create_dir_all(&bin)?;
-    for tool in ["hosted-engine", "vdsm-client"] {
+    let mut tools = vec!["hosted-engine"];
+    if crate::profile::HostVdsm::of(&config.profile).has_vdsm_client() {
+        tools.push("vdsm-client");
+    }
+    for tool in tools {
         let path = bin.join(tool);
         std::fs::write(&path, wrapper(he_lab, &config.dir, tool))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;

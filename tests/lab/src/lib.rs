@@ -1,7 +1,8 @@
 //! he-lab: a faithful simulation of one oVirt hosted-engine host and its engine VM.
 //!
 //! It provides, through the same interfaces a real host has, everything the collection's
-//! modules touch: `hosted-engine` and `vdsm-client` on PATH, a file storage domain with
+//! modules touch: `hosted-engine` (and `vdsm-client` where the release has it) on PATH,
+//! vdsm's JSON-RPC over STOMP on TLS, a file storage domain with
 //! real volumes and vdsm metadata, the engine VM's setup channel socket, and the engine's
 //! REST API over HTTPS. It shares no code with the modules crate, only the data formats
 //! written down in shared/reference.
@@ -24,4 +25,5 @@ pub mod report;
 pub mod shim;
 pub mod state;
 pub mod storage;
+pub mod vdsm;
 pub mod vm;

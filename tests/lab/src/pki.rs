@@ -1,5 +1,7 @@
 //! The engine's PKI: a CA like engine-setup's (`CN=<fqdn>.<5 digits>`) and the engine's
-//! server certificate (SANs: the fqdn, localhost, IP 127.0.0.1) in `DIR/pki/`.
+//! server certificate (SANs: the fqdn, localhost, IP 127.0.0.1) in `DIR/pki/`; and the
+//! host's vdsm certificate signed by that CA (as host deploy enrolls it), laid out like
+//! `/etc/pki/vdsm` in `DIR/pki/vdsm/`.
 
 use crate::config::LabConfig;
 use anyhow::Context as _;
@@ -7,11 +9,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 /// Writes `pki/ca.pem`, `pki/ca.key`, `pki/engine.pem`, `pki/engine.key` (keys 0600).
 pub fn write_pki(config: &LabConfig) -> anyhow::Result<()> {
-    let organization = config
-        .fqdn
-        .split_once('.')
-        .map(|(_, domain)| domain.to_string())
-        .unwrap_or_else(|| "Test".into());
+    let organization = organization_of(config);
     let ca_key = KeyPair::generate().context("cannot generate the CA key")?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -44,13 +42,41 @@ pub fn write_pki(config: &LabConfig) -> anyhow::Result<()> {
         .signed_by(&key, &ca, &ca_key)
         .context("cannot sign the engine certificate")?;
 
+    let vdsm_key = KeyPair::generate().context("cannot generate the vdsm key")?;
+    let mut vdsm_params = CertificateParams::new(vec![config.host_name.clone()])?;
+    vdsm_params
+        .distinguished_name
+        .push(DnType::OrganizationName, organization_of(config));
+    vdsm_params
+        .distinguished_name
+        .push(DnType::CommonName, config.host_name.clone());
+    let vdsm_cert = vdsm_params
+        .signed_by(&vdsm_key, &ca, &ca_key)
+        .context("cannot sign the vdsm certificate")?;
+
     let pki = config.pki_dir();
     std::fs::create_dir_all(&pki).with_context(|| format!("cannot create {}", pki.display()))?;
     std::fs::write(pki.join("ca.pem"), ca.pem())?;
     std::fs::write(pki.join("engine.pem"), cert.pem())?;
     write_private(&pki.join("ca.key"), &ca_key.serialize_pem())?;
     write_private(&pki.join("engine.key"), &key.serialize_pem())?;
+    let vdsm = crate::vdsm::pki_files(config);
+    for dir in [&vdsm.certificate, &vdsm.key] {
+        std::fs::create_dir_all(dir.parent().expect("files in a directory"))?;
+    }
+    std::fs::write(&vdsm.ca, ca.pem())?;
+    std::fs::write(&vdsm.certificate, vdsm_cert.pem())?;
+    write_private(&vdsm.key, &vdsm_key.serialize_pem())?;
     Ok(())
+}
+
+/// The PKI's organization: the engine's domain, as engine-setup takes it.
+fn organization_of(config: &LabConfig) -> String {
+    config
+        .fqdn
+        .split_once('.')
+        .map(|(_, domain)| domain.to_string())
+        .unwrap_or_else(|| "Test".into())
 }
 
 /// Writes a file readable by its owner only (0600).

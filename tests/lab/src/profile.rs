@@ -31,6 +31,40 @@ pub fn releases(profile: &str) -> anyhow::Result<(EngineRelease, EngineRelease)>
     }
 }
 
+/// The vdsm of the host a profile plays (where the playbooks run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostVdsm {
+    /// vdsm 4.18 (oVirt 4.0, el7): Python 2, no `vdsm-client` (it came with 4.19), still
+    /// answers the 3.5-era `/queue/_local/vdsm/requests`.
+    V4_18,
+    /// vdsm 4.40 (oVirt 4.4, el8): Python 3, `vdsm-client`, request queues matched by prefix.
+    V4_40,
+}
+
+impl HostVdsm {
+    /// The host vdsm of `profile` (profiles are validated at init).
+    pub fn of(profile: &str) -> Self {
+        if profile == "el6-3.6:el7-4.0" {
+            HostVdsm::V4_18
+        } else {
+            HostVdsm::V4_40
+        }
+    }
+
+    /// The vdsm package version.
+    pub fn version(self) -> &'static str {
+        match self {
+            HostVdsm::V4_18 => "4.18.21",
+            HostVdsm::V4_40 => "4.40.90",
+        }
+    }
+
+    /// Whether the host has `vdsm-client` (vdsm 4.19 and later, oVirt/vdsm d5a4fa98b).
+    pub fn has_vdsm_client(self) -> bool {
+        self != HostVdsm::V4_18
+    }
+}
+
 /// `major.minor` of a full engine version (`3.6.7.5` -> `3.6`).
 pub fn major_minor(version: &str) -> String {
     version.split('.').take(2).collect::<Vec<_>>().join(".")

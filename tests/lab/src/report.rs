@@ -51,6 +51,9 @@ pub fn status(config: &LabConfig) -> Value {
         "log_dir": path(&config.log_dir()),
         "report_path": path(&config.report_path()),
         "daemon_log": path(&config.daemon_log_path()),
+        "vdsm_address": crate::vdsm::address(config),
+        "vdsm_pki_dir": path(&crate::vdsm::pki_dir(config)),
+        "vdsm_version": crate::profile::HostVdsm::of(&config.profile).version(),
     })
 }
 

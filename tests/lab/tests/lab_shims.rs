@@ -102,8 +102,16 @@ fn vdsm(lab: &Lab, args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
-fn vdsm_client_storage_verbs_work_with_the_daemon_down() {
-    let lab = Lab::init("vdsm", 33, &[]);
+fn vdsm_client_storage_verbs_through_the_lab_vdsm() {
+    let lab = Lab::init("vdsm", 33, &["--profile", "el7-4.3:el8-4.4"]);
+    let (code, _, err) = vdsm(&lab, &["Host", "getHardwareInfo"]);
+    assert_eq!(code, 1, "vdsm is down: {err}");
+    assert!(
+        err.starts_with("vdsm-client: Connection to ")
+            && err.contains("with use_tls=True, timeout=60 failed: [Errno 111] Connection refused"),
+        "{err}"
+    );
+    lab.start_daemon();
     let sd = lab.he_conf("sdUUID");
     let image = lab.he_conf("vm_disk_id");
     let volume = lab.he_conf("vm_disk_vol_id");
@@ -151,7 +159,7 @@ fn vdsm_client_storage_verbs_work_with_the_daemon_down() {
         vec![volume.clone()]
     );
     let (_, out, _) = vdsm(&lab, &["StorageDomain", "getInfo", ids[1]]);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], "3");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], "5");
     // Extend: a task id, then Task getStatus until finished; capacity follows.
     let new_size = format!("newSize={}", 80u64 << 20);
     let (code, out, _) = vdsm(
@@ -185,7 +193,8 @@ fn vdsm_client_storage_verbs_work_with_the_daemon_down() {
 
 #[test]
 fn vdsm_client_errors_are_the_real_ones() {
-    let lab = Lab::init("vdsm-errors", 34, &[]);
+    let lab = Lab::init("vdsm-errors", 34, &["--profile", "el7-4.3:el8-4.4"]);
+    lab.start_daemon();
     let (code, _, err) = vdsm(&lab, &["Image", "prepare", "storagepoolID=x"]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -227,4 +236,14 @@ fn vdsm_client_errors_are_the_real_ones() {
     let (code, _, err) = vdsm(&lab, &[]);
     assert_eq!(code, 2);
     assert!(err.contains("the following arguments are required: namespace"));
+}
+
+#[test]
+fn a_4_0_host_has_no_vdsm_client() {
+    let lab = Lab::init("vdsm-40", 35, &[]);
+    assert!(lab.dir.join("bin/hosted-engine").exists());
+    assert!(!lab.dir.join("bin/vdsm-client").exists());
+    let output = lab.he_lab(&["shim", "vdsm-client", "Host", "getHardwareInfo"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert!(text(&output.stderr).contains("vdsm 4.18.21 has no vdsm-client"));
 }

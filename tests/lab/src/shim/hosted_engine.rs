@@ -75,16 +75,95 @@ const COMMANDS: &[&str] = &[
     "--help",
 ];
 
+/// The usage text of the 4.0 release (ovirt-hosted-engine-setup 2.0, `hosted-engine.in`
+/// `usage()`): `--upgrade-appliance` and `--rollback-upgrade`, no shared-config verbs.
+pub const USAGE_4_0: &str = "Usage: /usr/sbin/hosted-engine [--help] <command> [<command-args>]
+    --help
+        show this help message.
+
+    The available commands are:
+        --deploy [options]
+            run ovirt-hosted-engine deployment
+        --vm-start
+            start VM on this host
+        --vm-start-paused
+            start VM on this host with qemu paused
+        --vm-shutdown
+            gracefully shutdown the VM on this host
+        --vm-poweroff
+            forcefully poweroff the VM on this host
+        --vm-status [--json]
+            VM status according to the HA agent. If --json is given, the
+            output will be in machine-readable (JSON) format
+        --add-console-password [--password=<password>]
+            Create a temporary password for vnc/spice connection.  If
+            --password is given, the password will be set to the value
+            provided.  Otherwise, if it is set,  the environment variable
+            OVIRT_HOSTED_ENGINE_CONSOLE_PASSWORD will be used.  As a last
+            resort, the password will be read interactively.
+        --check-deployed
+            Check whether the hosted engine has been deployed already
+        --check-liveliness
+            Checks liveliness page of engine
+        --connect-storage
+            Connect the storage domain
+        --console
+            Open the configured console using virsh on localhost
+        --set-maintenance --mode=<mode>
+            Set maintenance status to the specified mode (global/local/none)
+        --reinitialize-lockspace
+            Make sure all hosted engine agents are down and reinitialize the
+            sanlock lockspaces.
+        --clean-metadata
+            Remove the metadata for the current host's agent from the global
+            status database. This makes all other hosts forget about this
+            host.
+        --upgrade-appliance
+            Upgrade the engine appliance.
+        --rollback-upgrade
+            Rollback using a backup saved in a previous upgrade attempt.
+
+    For additional information about a specific command try:
+        /usr/sbin/hosted-engine <command> --help
+
+";
+
+/// Commands the 4.0 dispatcher (`cli_broker`) knows.
+const COMMANDS_4_0: &[&str] = &[
+    "--deploy",
+    "--vm-start",
+    "--vm-start-paused",
+    "--vm-shutdown",
+    "--vm-poweroff",
+    "--vm-status",
+    "--add-console-password",
+    "--check-liveliness",
+    "--check-deployed",
+    "--connect-storage",
+    "--console",
+    "--set-maintenance",
+    "--reinitialize-lockspace",
+    "--clean-metadata",
+    "--upgrade-appliance",
+    "--rollback-upgrade",
+    "--help",
+];
+
 /// Runs `hosted-engine ARGS`.
 pub fn run(config: &LabConfig, args: &[String]) -> ToolOutput {
-    let Some(command) = args.first() else {
-        return ToolOutput::fail(1, USAGE);
+    // The host's release: a 4.0 host has the 4.0 tool (vdsm 4.18).
+    let (usage, commands) = match crate::profile::HostVdsm::of(&config.profile) {
+        crate::profile::HostVdsm::V4_18 => (USAGE_4_0, COMMANDS_4_0),
+        crate::profile::HostVdsm::V4_40 => (USAGE, COMMANDS),
     };
-    if !COMMANDS.contains(&command.as_str()) {
-        return ToolOutput::fail(1, format!("Invalid option '{command}'\n{USAGE}"));
+    let Some(command) = args.first() else {
+        return ToolOutput::fail(1, usage);
+    };
+    if !commands.contains(&command.as_str()) {
+        return ToolOutput::fail(1, format!("Invalid option '{command}'\n{usage}"));
     }
     if command == "--help" {
-        return ToolOutput::ok(USAGE);
+        return ToolOutput::ok(usage);
     }
     let conf = match he_conf::load(&config.he_conf_path()) {
         Ok(conf) => conf,
@@ -200,7 +279,14 @@ fn vm_start(
     let mut stdout = String::new();
     let vm = state::vm(config);
     if vm.exists() {
-        if vm.status.contains("Down") || vm.status.contains("Paused") {
+        let release = crate::profile::HostVdsm::of(&config.profile);
+        if release == crate::profile::HostVdsm::V4_18 && vm.status == "Down" {
+            // 2.0's cmd_vm_start: only Down is restarted, through vdsClient destroy.
+            stdout.push_str("VM exists and is down, destroying it\n");
+            let _ = daemon::request(config, &json!({"op": "destroy"}));
+        } else if release == crate::profile::HostVdsm::V4_40
+            && (vm.status.contains("Down") || vm.status.contains("Paused"))
+        {
             stdout.push_str(&format!(
                 "VM exists and is {}, cleaning up and restarting\n",
                 vm.status

@@ -1,12 +1,14 @@
-//! `vdsm-client [options] Namespace method arg=value ...` (vdsm `lib/vdsmclient/client.py`):
-//! argparse errors (rc 2), server errors `vdsm-client: Command NS.method with args {..}
+//! `vdsm-client [options] Namespace method arg=value ...` (vdsm `lib/vdsmclient/client.py`,
+//! vdsm 4.19 and later): argparse errors (rc 2), a client of the lab's vdsm endpoint
+//! (`vdsm::client`), server errors `vdsm-client: Command NS.method with args {..}
 //! failed:\n(code=.., message=..)` (rc 1), results as `json.dumps(indent=4, sort_keys=True)`.
 
 use crate::config::LabConfig;
-use crate::shim::vdsm_storage::{self as storage_verbs, VdsmError};
-use crate::shim::{ha_status, ToolOutput};
-use crate::state;
-use serde_json::{json, Value};
+use crate::shim::ToolOutput;
+use crate::vdsm::api::SCHEMA;
+use crate::vdsm::client::{self, ServerError};
+use serde_json::Value;
+use std::time::Duration;
 
 /// The top-level usage line argparse prints.
 pub const USAGE: &str =
@@ -15,64 +17,6 @@ pub const USAGE: &str =
                    [--schema SCHEMA]
                    namespace ...
 ";
-
-/// A method name with the parameters it requires, in signature order.
-type Method = (&'static str, &'static [&'static str]);
-
-/// Namespaces and their methods.
-const SCHEMA: &[(&str, &[Method])] = &[
-    ("Host", &[("getHardwareInfo", &[]), ("getVMList", &[])]),
-    (
-        "Image",
-        &[
-            (
-                "getVolumes",
-                &["storagepoolID", "storagedomainID", "imageID"],
-            ),
-            (
-                "prepare",
-                &["storagepoolID", "storagedomainID", "imageID", "volumeID"],
-            ),
-            ("teardown", &["storagepoolID", "storagedomainID", "imageID"]),
-        ],
-    ),
-    (
-        "StorageDomain",
-        &[
-            ("getImages", &["storagedomainID"]),
-            ("getInfo", &["storagedomainID"]),
-            (
-                "getVolumes",
-                &["storagedomainID", "storagepoolID", "imageID"],
-            ),
-        ],
-    ),
-    ("Task", &[("getStatus", &["taskID"])]),
-    ("VM", &[("getStats", &["vmID"])]),
-    (
-        "Volume",
-        &[
-            (
-                "extendSize",
-                &[
-                    "storagepoolID",
-                    "storagedomainID",
-                    "imageID",
-                    "volumeID",
-                    "newSize",
-                ],
-            ),
-            (
-                "getInfo",
-                &["storagepoolID", "storagedomainID", "imageID", "volumeID"],
-            ),
-            (
-                "getSize",
-                &["storagepoolID", "storagedomainID", "imageID", "volumeID"],
-            ),
-        ],
-    ),
-];
 
 /// An argparse usage error: usage + `vdsm-client: error: ...`, rc 2.
 fn usage_error(usage: &str, prog: &str, message: &str) -> ToolOutput {
@@ -112,8 +56,21 @@ fn pretty(value: &Value) -> String {
 
 /// Runs `vdsm-client ARGS`.
 pub fn run(config: &LabConfig, args: &[String]) -> ToolOutput {
+    let host = crate::profile::HostVdsm::of(&config.profile);
+    if !host.has_vdsm_client() {
+        return ToolOutput::fail(
+            127,
+            format!(
+                "vdsm-client: command not found (vdsm {} has no vdsm-client)\n",
+                host.version()
+            ),
+        );
+    }
     let mut index = 0;
     let mut file: Option<String> = None;
+    let mut host: Option<String> = None;
+    let mut port: Option<String> = None;
+    let mut timeout_s: f64 = 60.0;
     while index < args.len() && args[index].starts_with('-') {
         let option = args[index].as_str();
         match option {
@@ -132,8 +89,21 @@ pub fn run(config: &LabConfig, args: &[String]) -> ToolOutput {
                         &format!("argument {option}: expected one argument"),
                     );
                 };
-                if option == "-f" || option == "--file" {
-                    file = Some(value.clone());
+                match option {
+                    "-f" | "--file" => file = Some(value.clone()),
+                    "-a" | "--host" => host = Some(value.clone()),
+                    "-p" | "--port" => port = Some(value.clone()),
+                    "--timeout" => match value.parse::<f64>() {
+                        Ok(seconds) if seconds > 0.0 => timeout_s = seconds,
+                        _ => {
+                            return usage_error(
+                                USAGE,
+                                "vdsm-client",
+                                &format!("argument --timeout: invalid int value: '{value}'"),
+                            )
+                        }
+                    },
+                    _ => {}
                 }
                 index += 2;
             }
@@ -174,7 +144,7 @@ pub fn run(config: &LabConfig, args: &[String]) -> ToolOutput {
             "the following arguments are required: method",
         );
     };
-    let Some((_, required)) = methods.iter().find(|(name, _)| name == method) else {
+    if !methods.iter().any(|(name, _)| name == method) {
         let choices: Vec<String> = methods.iter().map(|(n, _)| format!("'{n}'")).collect();
         return usage_error(
             &sub_usage,
@@ -184,7 +154,7 @@ pub fn run(config: &LabConfig, args: &[String]) -> ToolOutput {
                 choices.join(", ")
             ),
         );
-    };
+    }
     let mut params: Vec<(String, String)> = Vec::new();
     for arg in &args[index + 2..] {
         match arg.split_once('=') {
@@ -227,147 +197,41 @@ pub fn run(config: &LabConfig, args: &[String]) -> ToolOutput {
         }
     }
     let command = format!("{namespace}.{method}");
-    let failed = |error: VdsmError| {
-        ToolOutput::fail(
+    // The lab's vdsm-client talks to the lab's vdsm unless told otherwise.
+    let recorded = crate::vdsm::address(config).unwrap_or_else(|| "localhost:54321".into());
+    let (recorded_host, recorded_port) =
+        recorded.rsplit_once(':').unwrap_or(("localhost", "54321"));
+    let host = host.unwrap_or_else(|| recorded_host.to_string());
+    let port = port.unwrap_or_else(|| recorded_port.to_string());
+    let json_params: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+        .collect();
+    let timeout = Duration::from_secs_f64(timeout_s);
+    match client::call(config, &format!("{host}:{port}"), &command, &json_params, timeout) {
+        Ok(Ok(value)) => ToolOutput::ok(format!("{}\n", pretty(&value))),
+        Ok(Err(ServerError { code, message })) => ToolOutput::fail(
             1,
             format!(
-                "vdsm-client: Command {command} with args {} failed:\n(code={}, message={})\n",
-                python_repr(&params),
-                error.code,
-                error.message
+                "vdsm-client: Command {command} with args {} failed:\n(code={code}, message={message})\n",
+                python_repr(&params)
             ),
-        )
-    };
-    if let Some(missing) = required
-        .iter()
-        .find(|name| !params.iter().any(|(k, _)| k == *name))
-    {
-        return failed(VdsmError {
-            code: -32603,
-            message: format!("{method}() missing 1 required positional argument: '{missing}'"),
-        });
-    }
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
-    let result = match (namespace.as_str(), method.as_str()) {
-        ("Host", "getHardwareInfo") => Ok(hardware_info(config)),
-        ("Host", "getVMList") => Ok(vm_list(config)),
-        ("VM", "getStats") => vm_stats(config, param("vmID")),
-        ("Image", "prepare") => storage_verbs::prepare(
-            config,
-            param("storagedomainID"),
-            param("imageID"),
-            param("volumeID"),
         ),
-        ("Image", "teardown") => Ok(Value::Null),
-        ("Image", "getVolumes") | ("StorageDomain", "getVolumes") => {
-            storage_verbs::get_volumes(config, param("storagedomainID"), param("imageID"))
-        }
-        ("StorageDomain", "getImages") => {
-            storage_verbs::get_images(config, param("storagedomainID"))
-        }
-        ("StorageDomain", "getInfo") => {
-            storage_verbs::domain_info(config, param("storagedomainID"))
-        }
-        ("Volume", "getInfo") => storage_verbs::volume_info(
-            config,
-            param("storagedomainID"),
-            param("imageID"),
-            param("volumeID"),
+        Err(reason) if reason.starts_with("[Errno") => ToolOutput::fail(
+            1,
+            format!(
+                "vdsm-client: Connection to {host}:{port} with use_tls=True, timeout={} failed: {reason}\n",
+                timeout_s as u64
+            ),
         ),
-        ("Volume", "getSize") => storage_verbs::volume_size(
-            config,
-            param("storagedomainID"),
-            param("imageID"),
-            param("volumeID"),
-        ),
-        ("Volume", "extendSize") => storage_verbs::extend_size(
-            config,
-            param("storagedomainID"),
-            param("imageID"),
-            param("volumeID"),
-            param("newSize"),
-        ),
-        ("Task", "getStatus") => storage_verbs::task_status(config, param("taskID")),
-        _ => Err(VdsmError {
-            code: -32601,
-            message: format!("The method does not exist / is not available: {command}"),
-        }),
-    };
-    match result {
-        Ok(value) => ToolOutput::ok(format!("{}\n", pretty(&value))),
-        Err(error) => failed(error),
-    }
-}
-
-/// `Host getHardwareInfo` (dmidecode of the host).
-fn hardware_info(config: &LabConfig) -> Value {
-    json!({
-        "systemFamily": "Virtual Machine",
-        "systemManufacturer": "Red Hat",
-        "systemProductName": "KVM",
-        "systemSerialNumber": format!("LAB-{:08X}", config.seed & 0xffff_ffff),
-        "systemUUID": config.host_uuid,
-        "systemVersion": "RHEL 7.6.0 PC (i440FX + PIIX, 1996)",
-    })
-}
-
-/// The engine VM's stats dict, or None when it does not run here.
-fn stats(config: &LabConfig) -> Option<Value> {
-    if ha_status::vm_host(config) != Some(config.host_id) {
-        return None;
-    }
-    let vm = state::vm(config);
-    if !vm.exists() {
-        return None;
-    }
-    let now = crate::engine::clock::now_ms();
-    let elapsed = vm
-        .started_at_ms
-        .map(|t| now.saturating_sub(t) / 1000)
-        .unwrap_or(0);
-    Some(json!({
-        "vmId": config.vm_id,
-        "vmName": "HostedEngine",
-        "status": vm.status,
-        "elapsedTime": elapsed.to_string(),
-        "statusTime": (vm.status_time_ms % 10_000_000_000).to_string(),
-        "monitorResponse": "0",
-        "vmType": "kvm",
-        "kvmEnable": "true",
-        "acpiEnable": "true",
-        "guestFQDN": if vm.status == "Up" { config.fqdn.clone() } else { String::new() },
-        "vmJobs": {},
-    }))
-}
-
-/// `Host getVMList`.
-fn vm_list(config: &LabConfig) -> Value {
-    match stats(config) {
-        Some(stats) => json!([stats]),
-        None => json!([]),
-    }
-}
-
-/// `VM getStats vmID=`.
-fn vm_stats(config: &LabConfig, vm_id: &str) -> Result<Value, VdsmError> {
-    match stats(config) {
-        Some(stats) if vm_id == config.vm_id => Ok(json!([stats])),
-        _ => Err(VdsmError {
-            code: 1,
-            message: format!("Virtual machine does not exist: {{'vmId': u'{vm_id}'}}"),
-        }),
+        Err(reason) => ToolOutput::fail(1, format!("vdsm-client: {reason}\n")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn output_is_sorted_with_four_space_indent() {

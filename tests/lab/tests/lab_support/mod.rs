@@ -120,6 +120,34 @@ impl Lab {
         started.elapsed()
     }
 
+    /// Starts the host daemon alone (vdsm, no engine VM), as `up` does before the VM, and
+    /// waits until its vdsm address is recorded.
+    pub fn start_daemon(&self) -> String {
+        let child = Command::new(HE_LAB)
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("daemon")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // `down` (on drop) stops it through its control socket; the child is reaped here.
+        std::thread::spawn(move || {
+            let mut child = child;
+            let _ = child.wait();
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.json(&["status", "--json"]);
+            if status["daemon_running"] == true {
+                return status["vdsm_address"].as_str().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "the daemon did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `he-lab inspect --json`.
     pub fn inspect(&self) -> Value {
         self.json(&["inspect", "--json"])
