@@ -10,6 +10,7 @@ use he_modules::image::digest::Algorithm;
 use he_modules::image::endpoint::Host;
 use he_modules::image::job::{self, DestinationSpec, Request, SourceSpec};
 use he_modules::image::safety::DEFAULT_STATE_DIR;
+use he_modules::privilege::HostIds;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -88,9 +89,9 @@ impl OptionSet for Options {
 struct HeImageCopy;
 impl Module for HeImageCopy {
     const NAME: &'static str = "he_image_copy";
-    type Options = Options;
+    type Options = (HostIds, Options);
 
-    fn run(context: &mut Context, o: Options) -> anyhow::Result<Outcome> {
+    fn run(context: &mut Context, (ids, o): Self::Options) -> anyhow::Result<Outcome> {
         let source = match (o.src, o.src_volume, o.src_ova, o.appliance_desc) {
             (Some(path), ..) => SourceSpec::Path(path),
             (_, Some(volume), ..) => SourceSpec::Volume(volume),
@@ -123,7 +124,7 @@ impl Module for HeImageCopy {
             state_dir: o.state_dir,
             extend_timeout_s: o.extend_timeout,
         };
-        let (host, warning) = Host::load(o.he_conf.as_deref())?;
+        let (host, warning) = Host::load(o.he_conf.as_deref(), ids.storage_access())?;
         if let Some(warning) = warning {
             context.warn(warning);
         }

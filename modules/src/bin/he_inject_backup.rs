@@ -6,6 +6,7 @@ use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, BackupError, Limits};
 use he_modules::guest::{self, Upload};
 use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF, vdsm};
+use he_modules::privilege::{Access, HostIds};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -24,8 +25,6 @@ struct Options {
     validate_only: bool,
     #[serde(default = "default_he_conf")]
     he_conf: PathBuf,
-    #[serde(default)]
-    run_as_vdsm: bool,
     target_version: Option<String>,
     #[serde(default = "default_allowed_upgrades")]
     allowed_upgrades: Vec<String>,
@@ -84,9 +83,12 @@ struct HeInjectBackup;
 
 impl Module for HeInjectBackup {
     const NAME: &'static str = "he_inject_backup";
-    type Options = (LimitOptions, Options);
+    type Options = (HostIds, (LimitOptions, Options));
 
-    fn run(context: &mut Context, (limits, options): Self::Options) -> anyhow::Result<Outcome> {
+    fn run(
+        context: &mut Context,
+        (ids, (limits, options)): Self::Options,
+    ) -> anyhow::Result<Outcome> {
         let facts = backup::validate(&options.backup, &limits.0)?;
         if let Some(target) = &options.target_version {
             if !backup::restorable(&facts.engine_version, target, &options.allowed_upgrades) {
@@ -121,8 +123,9 @@ impl Module for HeInjectBackup {
             }
         };
         let planned = json!({ "disk": disk, "dest": options.dest, "sha256": facts.sha256 });
+        let upload = upload(&options, &disk, ids.storage_access());
         if context.check_mode {
-            guest::script(&upload(&options, &disk))?;
+            guest::check(&upload)?;
             return Ok(Outcome::changed(true)
                 .msg(format!(
                     "would upload the valid {summary} to {} in {}",
@@ -136,7 +139,7 @@ impl Module for HeInjectBackup {
         if options.disk.is_some() {
             guest::check_disk(&disk)?;
         }
-        let uploaded = guest::upload(&upload(&options, &disk))?;
+        let uploaded = guest::upload(&upload)?;
         if uploaded.sha256 != facts.sha256 {
             return Err(Failure {
                 msg: format!(
@@ -163,7 +166,7 @@ impl Module for HeInjectBackup {
     }
 }
 
-fn upload(options: &Options, disk: &std::path::Path) -> Upload {
+fn upload(options: &Options, disk: &std::path::Path, access: Access) -> Upload {
     Upload {
         disk: disk.to_path_buf(),
         disk_format: match options.disk_format {
@@ -172,7 +175,7 @@ fn upload(options: &Options, disk: &std::path::Path) -> Upload {
         },
         source: options.backup.clone(),
         dest: options.dest.clone(),
-        run_as_vdsm: options.run_as_vdsm,
+        access,
     }
 }
 

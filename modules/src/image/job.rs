@@ -11,6 +11,7 @@ use super::qcow2::{self, Format};
 use super::safety::{self, BackupRecord, Endpoint, FileIdentity, FinishedWrite};
 use super::target::{self, SizePlan};
 use crate::host::Volume;
+use crate::privilege::Access;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -134,7 +135,12 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
     report.bytes_total = source.size_bytes;
     let Some(destination) = &request.destination else {
         if !check_mode {
-            let hashed = copy::hash(&source.endpoint.path, source.size_bytes, request.algorithm)?;
+            let hashed = copy::hash(
+                &source.endpoint.path,
+                &host.access(&source.endpoint),
+                source.size_bytes,
+                request.algorithm,
+            )?;
             report.checksum = hashed.checksum;
         }
         report.seconds = started.elapsed().as_secs_f64();
@@ -185,6 +191,7 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
             disk,
             &source.endpoint.path,
             |endpoint| Ok(host.resolve(endpoint)?),
+            |endpoint| host.access(endpoint),
         )?;
         report.engine_disk_write = Some(allowed.name());
         tracing::info!("engine disk write allowed: {allowed:?}");
@@ -207,7 +214,14 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
         if let Some(checksum) = &guard {
             safety::begin_write(&request.state_dir, checksum, &source.endpoint.path)?;
         }
-        write(request, &source, &target, destination_size, &mut report)?;
+        write(
+            request,
+            host,
+            &source,
+            &target,
+            destination_size,
+            &mut report,
+        )?;
         if let Some(checksum) = &guard {
             let finished = FinishedWrite {
                 algorithm: request.algorithm,
@@ -291,16 +305,17 @@ fn convert_staged(ova_path: &Path, qcow2_path: &Path) -> anyhow::Result<PathBuf>
     let raw = dir.join(format!("{stem}.raw"));
     let partial = dir.join(format!("{stem}.raw.part"));
     // Flushed before it is renamed into place: a staged image is complete or absent.
-    let converted = qcow2::convert_to_raw(qcow2_path, &partial, false).and_then(|()| {
-        std::fs::File::open(&partial)
-            .and_then(|file| file.sync_all())
-            .and_then(|()| std::fs::rename(&partial, &raw))
-            .and_then(|()| std::fs::File::open(dir)?.sync_all())
-            .map_err(|e| qcow2::ImageError::Unreadable {
-                path: raw.display().to_string(),
-                source: e,
-            })
-    });
+    let converted =
+        qcow2::convert_to_raw(qcow2_path, &partial, false, &Access::Own).and_then(|()| {
+            std::fs::File::open(&partial)
+                .and_then(|file| file.sync_all())
+                .and_then(|()| std::fs::rename(&partial, &raw))
+                .and_then(|()| std::fs::File::open(dir)?.sync_all())
+                .map_err(|e| qcow2::ImageError::Unreadable {
+                    path: raw.display().to_string(),
+                    source: e,
+                })
+        });
     let _ = std::fs::remove_file(qcow2_path);
     if converted.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -356,12 +371,15 @@ fn prepare_target(
 
 fn write(
     request: &Request,
+    host: &Host,
     source: &Source,
     target: &Target,
     destination_size: u64,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let path = &target.endpoint.path;
+    let source_access = host.access(&source.endpoint);
+    let target_access = host.access(&target.endpoint);
     let label = format!(
         "copy {} -> {}",
         source.endpoint.path.display(),
@@ -371,11 +389,13 @@ fn write(
         Format::Raw => {
             let destination = Destination {
                 path: path.clone(),
+                access: target_access.clone(),
                 known_zero: !target.exists,
                 size_bytes: destination_size,
             };
             let copied = copy::copy(
                 &source.endpoint.path,
+                &source_access,
                 source.size_bytes,
                 Some(&destination),
                 request.algorithm,
@@ -387,15 +407,19 @@ fn write(
         }
         Format::Qcow2 => {
             tracing::info!("{label}: qemu-img convert (qcow2 source)");
-            qcow2::convert_to_raw(&source.endpoint.path, path, true)?;
+            // qemu-img reads the source as the destination's owner: a qcow2 image written onto
+            // a volume must be readable by vdsm:kvm (the original chowned it so, §2).
+            qcow2::convert_to_raw(&source.endpoint.path, path, true, &target_access)?;
             report.bytes_written = source.size_bytes;
-            report.bytes_zeroed = copy::zero_range(path, source.size_bytes, destination_size)?;
-            report.checksum = copy::hash(path, source.size_bytes, request.algorithm)?.checksum;
+            report.bytes_zeroed =
+                copy::zero_range(path, &target_access, source.size_bytes, destination_size)?;
+            report.checksum =
+                copy::hash(path, &target_access, source.size_bytes, request.algorithm)?.checksum;
             report.verified = request.verify;
         }
     }
     if request.verify && source.format == Format::Raw {
-        let reread = copy::hash(path, source.size_bytes, request.algorithm)?;
+        let reread = copy::hash(path, &target_access, source.size_bytes, request.algorithm)?;
         if reread.checksum != report.checksum {
             bail!(
                 "verify failed: {} reads back as {} but {} was written",

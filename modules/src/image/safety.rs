@@ -18,6 +18,7 @@
 use super::copy::{self, CopyError};
 use super::digest::Algorithm;
 use crate::host::Volume;
+use crate::privilege::Access;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -298,13 +299,15 @@ fn load_write(state_dir: &Path, checksum: &str) -> Result<Option<WriteRecord>, G
 }
 
 /// The checks before a write onto `engine_disk` from `copy_source`; `resolve` turns a
-/// recorded backup endpoint into its current path (volumes are prepared again).
+/// recorded backup endpoint into its current path (volumes are prepared again) and `access`
+/// says who reads an endpoint (vdsm:kvm for volumes when run as root).
 pub fn authorize(
     state_dir: &Path,
     backup_checksum: Option<&str>,
     engine_disk: &Endpoint,
     copy_source: &Path,
     resolve: impl Fn(&Endpoint) -> anyhow::Result<PathBuf>,
+    access: impl Fn(&Endpoint) -> Access,
 ) -> Result<Allowed, GuardError> {
     let disk = describe(engine_disk);
     let checksum = backup_checksum.ok_or_else(|| GuardError::NoChecksum { disk: disk.clone() })?;
@@ -330,7 +333,12 @@ pub fn authorize(
         path: record.backup.path.clone(),
         source: std::io::Error::other(format!("{e:#}")),
     })?;
-    let backup_now = copy::hash(&backup_path, record.size_bytes, record.algorithm)?;
+    let backup_now = copy::hash(
+        &backup_path,
+        &access(&record.backup),
+        record.size_bytes,
+        record.algorithm,
+    )?;
     let backup_checksum = backup_now.checksum.unwrap_or_default();
     if backup_checksum != record.checksum {
         return Err(GuardError::BackupChanged {
@@ -363,16 +371,24 @@ pub fn authorize(
         }
         _ => {}
     }
+    let engine_access = access(engine_disk);
     let engine_size =
-        super::target::size_of(&engine_disk.path).map_err(|source| GuardError::Io {
-            what: "cannot read the size of",
-            path: engine_disk.path.clone(),
-            source,
+        super::target::size_of(&engine_disk.path, &engine_access).map_err(|source| {
+            GuardError::Io {
+                what: "cannot read the size of",
+                path: engine_disk.path.clone(),
+                source,
+            }
         })?;
     let actual = match engine_size >= record.size_bytes {
-        true => copy::hash(&engine_disk.path, record.size_bytes, record.algorithm)?
-            .checksum
-            .unwrap_or_default(),
+        true => copy::hash(
+            &engine_disk.path,
+            &engine_access,
+            record.size_bytes,
+            record.algorithm,
+        )?
+        .checksum
+        .unwrap_or_default(),
         false => format!("{engine_size} bytes instead of {}", record.size_bytes),
     };
     if actual == record.checksum {
@@ -382,7 +398,12 @@ pub fn authorize(
     }
     if let Some(Some(done)) = write.as_ref().map(|w| &w.finished) {
         if done.checksum.is_some() && engine_size >= done.length_bytes {
-            let now = copy::hash(&engine_disk.path, done.length_bytes, done.algorithm)?;
+            let now = copy::hash(
+                &engine_disk.path,
+                &engine_access,
+                done.length_bytes,
+                done.algorithm,
+            )?;
             if now.checksum == done.checksum {
                 return Ok(Allowed::Rewrite {
                     backup: backup_path,
@@ -477,6 +498,7 @@ mod tests {
             &f.engine,
             source,
             |endpoint| Ok(endpoint.path.clone()),
+            |_| Access::Own,
         )
     }
 
@@ -601,6 +623,7 @@ mod tests {
             &other,
             &f.engine.path,
             |endpoint| Ok(endpoint.path.clone()),
+            |_| Access::Own,
         )
         .unwrap_err()
         .to_string();
