@@ -14,7 +14,7 @@ options:
       - Run as root, the module reads and writes storage-domain volumes, and runs C(qemu-img) and
         C(guestfish), as I(vdsm_uid):I(kvm_gid) with I(kvm_gid) as its only group, because
         storage domains on NFS are usually exported with C(root_squash), where root may not open
-        the volumes (the original tool did the same: C(sudo -u vdsm -g kvm qemu-img ...)). Files
+        the volumes (the original tool did the same, with C(sudo -u vdsm -g kvm qemu-img ...)). Files
         it creates that way get mode 0660. Run as another user, it acts as itself.
       - The shipped playbooks pass C(he_vdsm_uid).
     type: int
