@@ -12,4 +12,5 @@ pub mod facts;
 pub mod guest;
 pub mod host;
 pub mod image;
+pub mod privilege;
 pub mod vm;

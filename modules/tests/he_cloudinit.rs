@@ -58,6 +58,17 @@ fn extract(iso: &Path, dir: &Path) -> (String, String) {
     (read("meta-data"), read("user-data"))
 }
 
+/// A temporary directory qemu (uid 107) may enter, as the directories of a host are.
+fn qemu_may_enter_tempdir() -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    work
+}
+
+fn am_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 fn leftovers(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -68,7 +79,7 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn writes_a_nocloud_iso_that_readers_accept() {
-    let work = tempfile::tempdir().unwrap();
+    let work = qemu_may_enter_tempdir();
     let dest = work.path().join("seed.iso");
     let run = run_module("he_cloudinit", args(&dest), work.path(), None);
     run.assert_ok();
@@ -125,9 +136,60 @@ fn writes_a_nocloud_iso_that_readers_accept() {
     );
 }
 
+/// Run as root, the ISO goes to qemu alone (107:107, 0600, as the original did); a missing
+/// directory is made for qemu alone; a directory qemu cannot enter is refused, check mode too.
+#[test]
+fn the_iso_is_given_to_qemu_and_must_be_within_its_reach() {
+    use std::os::unix::fs::MetadataExt;
+    if !am_root() {
+        return;
+    }
+    let work = qemu_may_enter_tempdir();
+    let dest = work.path().join("seed/seed.iso");
+    run_module("he_cloudinit", args(&dest), work.path(), None).assert_ok();
+    let iso = std::fs::metadata(&dest).unwrap();
+    assert_eq!(
+        (iso.uid(), iso.gid(), iso.mode() & 0o7777),
+        (107, 107, 0o600)
+    );
+    let dir = std::fs::metadata(dest.parent().unwrap()).unwrap();
+    assert_eq!(
+        (dir.uid(), dir.gid(), dir.mode() & 0o7777),
+        (107, 107, 0o700)
+    );
+    let mut other_ids = args(&dest);
+    other_ids["qemu_uid"] = json!(1107);
+    let run = run_module("he_cloudinit", other_ids.clone(), work.path(), None);
+    run.assert_failed_with("cannot enter");
+    other_ids["dest"] = json!(work.path().join("seed.iso"));
+    let run = run_module("he_cloudinit", other_ids, work.path(), None);
+    run.assert_ok();
+    assert_eq!(
+        std::fs::metadata(work.path().join("seed.iso"))
+            .unwrap()
+            .uid(),
+        1107
+    );
+
+    let closed = work.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for check_mode in [true, false] {
+        let mut arguments = args(&closed.join("seed.iso"));
+        arguments["_ansible_check_mode"] = json!(check_mode);
+        let run = run_module("he_cloudinit", arguments, work.path(), None);
+        run.assert_failed_with(&format!(
+            "qemu (uid 107, gid 107, groups 107,36) could not open {}: it cannot enter {}",
+            closed.join("seed.iso").display(),
+            closed.display()
+        ));
+    }
+    assert_eq!(std::fs::read_dir(&closed).unwrap().count(), 0);
+}
+
 #[test]
 fn never_leaks_the_password_or_its_hash() {
-    let work = tempfile::tempdir().unwrap();
+    let work = qemu_may_enter_tempdir();
     let dest = work.path().join("seed.iso");
     let mut arguments = args(&dest);
     arguments["_ansible_diff"] = json!(true);
@@ -169,7 +231,7 @@ fn never_leaks_the_password_or_its_hash() {
 
 #[test]
 fn identical_inputs_give_a_byte_identical_iso_and_no_change() {
-    let work = tempfile::tempdir().unwrap();
+    let work = qemu_may_enter_tempdir();
     let (first, second) = (work.path().join("a.iso"), work.path().join("b.iso"));
     run_module("he_cloudinit", args(&first), work.path(), None).assert_ok();
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -196,7 +258,7 @@ fn identical_inputs_give_a_byte_identical_iso_and_no_change() {
 
 #[test]
 fn check_mode_writes_nothing_and_diff_shows_before_and_after() {
-    let work = tempfile::tempdir().unwrap();
+    let work = qemu_may_enter_tempdir();
     let dest = work.path().join("seed.iso");
     let mut check = args(&dest);
     check["_ansible_check_mode"] = json!(true);
@@ -235,7 +297,7 @@ fn check_mode_writes_nothing_and_diff_shows_before_and_after() {
 
 #[test]
 fn plain_first_boot_and_genisoimage() {
-    let work = tempfile::tempdir().unwrap();
+    let work = qemu_may_enter_tempdir();
     let dest = work.path().join("plain.iso");
     let arguments = json!({"dest": dest, "vm_id": VM_ID, "fqdn": "engine", "restore": false, "iso_tool": "genisoimage",
                            "root_ssh_key": "ssh-ed25519 AAAA root@h"});
@@ -255,7 +317,7 @@ fn plain_first_boot_and_genisoimage() {
 
 #[test]
 fn refuses_bad_inputs_before_writing() {
-    let work = tempfile::tempdir().unwrap();
+    let work = qemu_may_enter_tempdir();
     let dest = work.path().join("seed.iso");
     let mut bad = args(&dest);
     bad["backup_path"] = json!("/root/x.tar.gz; reboot");

@@ -324,10 +324,15 @@ impl FakeHost {
             .join(volume)
     }
 
+    /// A volume as vdsm keeps it: vdsm:kvm (36:36) 0660, in directories anyone may enter.
     fn add_volume(&self, image: &str, volume: &str, content: &[u8]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.volume_path(image, volume);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, content).unwrap();
+        std::os::unix::fs::chown(&path, Some(36), Some(36)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
+        std::fs::set_permissions(self.work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
 
@@ -899,4 +904,30 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     ] {
         copy_module(json!({"src": image, "dest": dest}), dir).assert_failed_with(&message);
     }
+}
+
+/// Run as root, volumes are opened as vdsm:kvm (SPEC 6.6): a volume only root may read (as
+/// NFS with root_squash would never let root have it anyway) is refused, naming who asked.
+#[test]
+fn volumes_are_opened_as_vdsm_not_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let host = FakeHost::new();
+    let engine = host.add_volume(ENGINE_IMAGE, ENGINE_VOLUME, &random(MIB));
+    host.add_volume(BACKUP_IMAGE, BACKUP_VOLUME, &random(MIB));
+    let copy = json!({"src_volume": volume(ENGINE_IMAGE, ENGINE_VOLUME),
+        "dest_volume": volume(BACKUP_IMAGE, BACKUP_VOLUME), "verify": true});
+    host.run(copy.clone()).assert_ok();
+    std::os::unix::fs::chown(&engine, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o600)).unwrap();
+    host.run(copy.clone()).assert_failed_with(&format!(
+        "{} as uid 36, gid 36, groups 36: Permission denied",
+        engine.display()
+    ));
+    let mut other_owner = copy;
+    other_owner["vdsm_uid"] = json!(0);
+    other_owner["kvm_gid"] = json!(0);
+    host.run(other_owner).assert_ok();
 }

@@ -516,6 +516,16 @@ fn check_mode_uploads_nothing() {
     assert_eq!(std::fs::read(&disk).unwrap(), vec![0u8; 4096]);
 }
 
+/// Makes `disk` a volume as vdsm keeps it (36:36 0660) in a directory others may enter, and
+/// leaves `backup` readable by root only: guestfish (run as vdsm) gets it through a pipe.
+fn as_on_the_storage_domain(work: &Path, disk: &Path, backup: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(work, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(disk, Some(36), Some(36)).unwrap();
+    std::fs::set_permissions(disk, std::fs::Permissions::from_mode(0o660)).unwrap();
+    std::fs::set_permissions(backup, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 #[test]
 fn uploads_into_the_guest_root_and_is_idempotent() {
     guestfish_env();
@@ -523,6 +533,7 @@ fn uploads_into_the_guest_root_and_is_idempotent() {
     let bytes = standard_archive();
     let backup = write(work.path(), "engine.tar.gz", &bytes);
     let disk = guest_disk(work.path());
+    as_on_the_storage_domain(work.path(), &disk, &backup);
     let args = json!({"backup": backup, "disk": disk});
     let run = run_module("he_inject_backup", args.clone(), work.path(), None);
     run.assert_ok();
@@ -797,8 +808,10 @@ fn fake_guestfish(work: &Path, written: &str) -> PathBuf {
         &bin,
         "guestfish",
         &format!(
-            "id -u > {r}/uid; echo \"${{XDG_RUNTIME_DIR:-unset}}\" > {r}/xdg; echo \"$@\" > {r}/argv\n\
-             cat > {r}/script\necho he-previous-checksum\necho he-written-checksum\necho {written}",
+            "id -u > {r}/uid; id -G > {r}/groups; echo \"${{XDG_RUNTIME_DIR:-unset}}\" > {r}/xdg\n\
+             echo \"$LIBGUESTFS_BACKEND\" > {r}/backend; echo \"$@\" > {r}/argv; cat > {r}/script\n\
+             cat \"$(sed -n 's/^upload \"\\([^\"]*\\)\".*/\\1/p' {r}/script)\" > {r}/uploaded\n\
+             echo he-previous-checksum\necho he-written-checksum\necho {written}",
             r = record.display()
         ),
     );
@@ -806,33 +819,46 @@ fn fake_guestfish(work: &Path, written: &str) -> PathBuf {
 }
 
 #[test]
-fn runs_guestfish_as_vdsm_with_the_script_on_stdin() {
+fn runs_guestfish_as_vdsm_with_the_script_on_stdin_and_the_backup_through_a_pipe() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // only root acts as vdsm
+    }
     let work = tempfile::tempdir().unwrap();
     let bytes = standard_archive();
     let backup = write(work.path(), "engine.tar.gz", &bytes);
     let disk = write(work.path(), "disk.img", &[0; 512]);
     let bin = fake_guestfish(work.path(), &hex::encode(Sha256::digest(&bytes)));
-    let args = json!({"backup": backup, "disk": disk, "run_as_vdsm": true, "dest": "/root/b.tgz"});
+    as_on_the_storage_domain(work.path(), &disk, &backup);
+    let args = json!({"backup": backup, "disk": disk, "dest": "/root/b.tgz"});
     let run = run_module("he_inject_backup", args, work.path(), Some(&bin));
     run.assert_ok();
     assert_eq!(run.result["changed"], json!(true));
     let recorded =
         |name: &str| std::fs::read_to_string(work.path().join("record").join(name)).unwrap();
     assert_eq!(recorded("uid"), "36\n");
+    assert_eq!(recorded("groups"), "36\n", "root's groups are dropped");
     assert_eq!(recorded("xdg"), "unset\n");
+    let backend = std::env::var("LIBGUESTFS_BACKEND").unwrap_or_else(|_| "direct".into());
+    assert_eq!(
+        recorded("backend"),
+        format!("{backend}\n"),
+        "the original's backend"
+    );
     assert_eq!(
         recorded("argv"),
         format!("--rw --format=raw -a {} -i\n", disk.display())
     );
     let script = recorded("script");
     assert!(
-        script.contains(&format!(
-            "upload \"{}\" \"/root/b.tgz\"\n",
-            backup.display()
-        )),
+        script.contains("upload \"/dev/fd/") && script.contains("\" \"/root/b.tgz\"\n"),
         "{script}"
     );
     assert!(script.contains("chmod 0600 \"/root/b.tgz\"\n"), "{script}");
+    assert_eq!(
+        std::fs::read(work.path().join("record/uploaded")).unwrap(),
+        bytes,
+        "vdsm read the root-only backup through the pipe"
+    );
 }
 
 #[test]

@@ -2,7 +2,8 @@
 use he_modules::ansible::{
     self, take_rest, Context, Module, OptionError, OptionSet, Outcome, Secret,
 };
-use he_modules::cloudinit::{self, IsoTool, Ownership, Restore, Seed, SeedError, StaticNetwork};
+use he_modules::cloudinit::{self, IsoTool, Restore, Seed, SeedError, StaticNetwork};
+use he_modules::privilege::{Access, HostIds};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -31,8 +32,6 @@ struct Options {
     #[serde(default)]
     answers: Map<String, Value>,
     iso_tool: Option<IsoTool>,
-    owner: Option<String>,
-    group: Option<String>,
 }
 
 fn yes() -> bool {
@@ -59,16 +58,14 @@ struct HeCloudinit;
 impl Module for HeCloudinit {
     const NAME: &'static str = "he_cloudinit";
     const SECRET_OPTIONS: &'static [&'static str] = &["root_password"];
-    type Options = Options;
+    type Options = (HostIds, Options);
 
-    fn run(context: &mut Context, options: Options) -> anyhow::Result<Outcome> {
+    fn run(context: &mut Context, (ids, options): Self::Options) -> anyhow::Result<Outcome> {
         let seed = seed(&options)?;
         let documents = cloudinit::render(&seed);
         let user_data = cloudinit::mask_hashes(&documents.user_data);
-        let ownership = Ownership {
-            owner: options.owner.clone(),
-            group: options.group.clone(),
-        };
+        // Run as root, the ISO is given to qemu, the user the engine VM runs as (SPEC 6.6).
+        let reader = Access::when_root(ids.vm_user());
         let before = cloudinit::existing_documents(&options.dest)
             .map(|d| shown(&d.meta_data, &cloudinit::mask_hashes(&d.user_data)));
         let after = shown(&documents.meta_data, &user_data);
@@ -78,11 +75,11 @@ impl Module for HeCloudinit {
         }
         let (changed, sha256) = if context.check_mode {
             (
-                cloudinit::would_change(&options.dest, &documents, &ownership)?,
+                cloudinit::would_change(&options.dest, &documents, reader.identity())?,
                 Value::Null,
             )
         } else {
-            let written = cloudinit::write(&options.dest, tool, &documents, &ownership)?;
+            let written = cloudinit::write(&options.dest, tool, &documents, reader.identity())?;
             (written.changed, json!(written.sha256))
         };
         let verb = match (changed, context.check_mode) {

@@ -11,6 +11,7 @@ use he_modules::image::digest::Algorithm;
 use he_modules::image::endpoint::Host;
 use he_modules::image::job::{self, DestinationSpec, Request, SourceSpec};
 use he_modules::image::safety::DEFAULT_STATE_DIR;
+use he_modules::privilege::HostIds;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -90,9 +91,9 @@ impl OptionSet for Options {
 struct HeImageCopy;
 impl Module for HeImageCopy {
     const NAME: &'static str = "he_image_copy";
-    type Options = (VdsmOptions, Options);
+    type Options = ((VdsmOptions, HostIds), Options);
 
-    fn run(context: &mut Context, (vdsm, o): Self::Options) -> anyhow::Result<Outcome> {
+    fn run(context: &mut Context, ((vdsm, ids), o): Self::Options) -> anyhow::Result<Outcome> {
         let source = match (o.src, o.src_volume, o.src_ova, o.appliance_desc) {
             (Some(path), ..) => SourceSpec::Path(path),
             (_, Some(volume), ..) => SourceSpec::Volume(volume),
@@ -126,7 +127,8 @@ impl Module for HeImageCopy {
             extend_timeout_s: o.extend_timeout,
             progress: context.progress.clone(),
         };
-        let (host, warning) = Host::load(o.he_conf.as_deref(), vdsm.client())?;
+        let (host, warning) =
+            Host::load(o.he_conf.as_deref(), vdsm.client(), ids.storage_access())?;
         if let Some(warning) = warning {
             context.warn(warning);
         }

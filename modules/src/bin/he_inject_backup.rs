@@ -6,6 +6,7 @@ use he_modules::backup::{self, Limits};
 use he_modules::guest::{self, DiskFormat, Upload};
 use he_modules::host::vdsm::options::VdsmOptions;
 use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF};
+use he_modules::privilege::{Access, HostIds};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -25,8 +26,6 @@ struct Options {
     validate_only: bool,
     #[serde(default = "default_he_conf")]
     he_conf: PathBuf,
-    #[serde(default)]
-    run_as_vdsm: bool,
     target_version: Option<String>,
 }
 
@@ -57,11 +56,11 @@ struct HeInjectBackup;
 
 impl Module for HeInjectBackup {
     const NAME: &'static str = "he_inject_backup";
-    type Options = ((Limits, VdsmOptions), Options);
+    type Options = ((Limits, VdsmOptions), (HostIds, Options));
 
     fn run(
         context: &mut Context,
-        ((limits, vdsm), options): Self::Options,
+        ((limits, vdsm), (ids, options)): Self::Options,
     ) -> anyhow::Result<Outcome> {
         let facts = backup::validate(&options.backup, &limits)?;
         if let Some(target) = &options.target_version {
@@ -91,8 +90,9 @@ impl Module for HeInjectBackup {
             }
         };
         let planned = json!({ "disk": disk, "dest": options.dest, "sha256": facts.sha256 });
+        let upload = upload(&options, &disk, ids.storage_access());
         if context.check_mode {
-            guest::script(&upload(&options, &disk))?;
+            guest::check(&upload)?;
             return Ok(Outcome::changed(true)
                 .msg(format!(
                     "would upload the valid {summary} to {} in {}",
@@ -106,7 +106,6 @@ impl Module for HeInjectBackup {
         if options.disk.is_some() {
             guest::check_disk(&disk)?;
         }
-        let upload = upload(&options, &disk);
         let uploaded = guest::upload(&upload, &context.progress)?;
         (uploaded.check(&upload, &facts.sha256)).map_err(|error| Failure {
             msg: error.to_string(),
@@ -128,13 +127,13 @@ impl Module for HeInjectBackup {
     }
 }
 
-fn upload(options: &Options, disk: &std::path::Path) -> Upload {
+fn upload(options: &Options, disk: &std::path::Path, access: Access) -> Upload {
     Upload {
         disk: disk.to_path_buf(),
         disk_format: options.disk_format,
         source: options.backup.clone(),
         dest: options.dest.clone(),
-        run_as_vdsm: options.run_as_vdsm,
+        access,
     }
 }
 

@@ -23,6 +23,16 @@ pub enum SeedError {
         /// The underlying error.
         error: std::io::Error,
     },
+    /// The VM's user could not open the ISO where it is asked for.
+    #[error("qemu ({reader}) could not open {dest}: it cannot enter {directory}; write the ISO under directories qemu may enter (or set qemu_uid, qemu_gid, kvm_gid to this host's ids)")]
+    Unreachable {
+        /// The ISO path.
+        dest: PathBuf,
+        /// The first directory on the way that does not let qemu through.
+        directory: PathBuf,
+        /// qemu's ids.
+        reader: String,
+    },
     /// The ISO writer could not run or failed.
     #[error("{tool} failed: {detail}")]
     Tool {

@@ -16,19 +16,12 @@ pub use seed::{
     HASH_MASK,
 };
 
+use crate::privilege::Identity;
 use error::io;
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::PermissionsExt;
+use std::fs::DirBuilder;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
-
-/// Who should own the ISO (the qemu user must read it when libvirt does not relabel).
-#[derive(Debug, Clone, Default)]
-pub struct Ownership {
-    /// User name.
-    pub owner: Option<String>,
-    /// Group name.
-    pub group: Option<String>,
-}
 
 /// The ISO at the destination before and after.
 #[derive(Debug, Clone)]
@@ -50,19 +43,35 @@ pub fn existing_documents(dest: &Path) -> Option<Documents> {
     })
 }
 
-/// Builds the ISO in a private directory next to `dest` and puts it in place (mode 0600)
-/// unless `dest` already holds the same bytes.
+/// Builds the ISO in a private directory next to `dest` and puts it in place (mode 0600,
+/// owned by `reader` when given) unless `dest` already holds the same bytes. A missing parent
+/// directory is created for `reader` alone (mode 0700), as the original did; every directory
+/// on the way must let `reader` through, which is checked before anything is written.
 pub fn write(
     dest: &Path,
     tool: IsoTool,
     documents: &Documents,
-    ownership: &Ownership,
+    reader: Option<&Identity>,
 ) -> Result<Written, SeedError> {
     let parent = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (uid, gid) = resolve(ownership)?;
+    let mut changed = false;
+    if !parent.exists() {
+        DirBuilder::new()
+            .mode(0o700)
+            .create(parent)
+            .map_err(io("create the directory", parent))?;
+        if let Some(reader) = reader {
+            std::os::unix::fs::chown(parent, Some(reader.uid), Some(reader.gid))
+                .map_err(io("change the owner of", parent))?;
+        }
+        changed = true;
+    }
+    if let Some(reader) = reader {
+        check_reachable(dest, reader)?;
+    }
     let private = iso::PrivateDir::new(parent)?;
     let files = [
         ("meta-data", documents.meta_data.as_str()),
@@ -75,16 +84,17 @@ pub fn write(
         Ok(existing) if existing == bytes => dest.to_path_buf(),
         _ => built,
     };
-    let mut changed = target != dest;
+    changed |= target != dest;
     let metadata = std::fs::metadata(&target).map_err(io("inspect", &target))?;
     if metadata.permissions().mode() & 0o7777 != 0o600 {
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))
             .map_err(io("chmod 0600", &target))?;
         changed = true;
     }
-    use std::os::unix::fs::MetadataExt;
-    if uid.is_some_and(|u| u != metadata.uid()) || gid.is_some_and(|g| g != metadata.gid()) {
-        std::os::unix::fs::chown(&target, uid, gid).map_err(io("change the owner of", &target))?;
+    if reader.is_some_and(|r| (r.uid, r.gid) != (metadata.uid(), metadata.gid())) {
+        let reader = reader.expect("checked just above");
+        std::os::unix::fs::chown(&target, Some(reader.uid), Some(reader.gid))
+            .map_err(io("change the owner of", &target))?;
         changed = true;
     }
     if target != dest {
@@ -93,49 +103,37 @@ pub fn write(
     Ok(Written { changed, sha256 })
 }
 
-/// Whether `dest` would change: content, mode 0600 or ownership differ.
+/// Whether `dest` would change: content, mode 0600 or ownership differ. Fails, as [`write`]
+/// would, when `reader` could not reach it.
 pub fn would_change(
     dest: &Path,
     documents: &Documents,
-    ownership: &Ownership,
+    reader: Option<&Identity>,
 ) -> Result<bool, SeedError> {
-    use std::os::unix::fs::MetadataExt;
-    let (uid, gid) = resolve(ownership)?;
+    if let Some(reader) = reader {
+        if dest.parent().is_some_and(Path::exists) {
+            check_reachable(dest, reader)?;
+        }
+    }
     let Ok(metadata) = std::fs::metadata(dest) else {
         return Ok(true);
     };
     Ok(existing_documents(dest).as_ref() != Some(documents)
         || metadata.permissions().mode() & 0o7777 != 0o600
-        || uid.is_some_and(|u| u != metadata.uid())
-        || gid.is_some_and(|g| g != metadata.gid()))
+        || reader.is_some_and(|r| (r.uid, r.gid) != (metadata.uid(), metadata.gid())))
 }
 
-fn resolve(ownership: &Ownership) -> Result<(Option<u32>, Option<u32>), SeedError> {
-    let unknown = |option: &str, name: &str| SeedError::Invalid {
-        option: option.into(),
-        why: format!("no such {option} {name:?} on this host"),
-    };
-    let uid = match &ownership.owner {
-        None => None,
-        Some(name) => Some(
-            nix::unistd::User::from_name(name)
-                .ok()
-                .flatten()
-                .ok_or_else(|| unknown("owner", name))?
-                .uid
-                .as_raw(),
-        ),
-    };
-    let gid = match &ownership.group {
-        None => None,
-        Some(name) => Some(
-            nix::unistd::Group::from_name(name)
-                .ok()
-                .flatten()
-                .ok_or_else(|| unknown("group", name))?
-                .gid
-                .as_raw(),
-        ),
-    };
-    Ok((uid, gid))
+/// Every directory on the way to `dest` must let `reader` (qemu) through.
+fn check_reachable(dest: &Path, reader: &Identity) -> Result<(), SeedError> {
+    let blocked = reader
+        .blocked_on_the_way_to(dest)
+        .map_err(io("inspect the directories leading to", dest))?;
+    match blocked {
+        None => Ok(()),
+        Some(directory) => Err(SeedError::Unreachable {
+            dest: dest.to_path_buf(),
+            directory,
+            reader: reader.describe(),
+        }),
+    }
 }

@@ -2,16 +2,19 @@
 //! (`-i`: whole-disk filesystems, partitions, LVM), the commands go in on stdin, and what
 //! was written is read back as a SHA-256.
 //!
-//! The LIBGUESTFS_* environment (backend, settings) is inherited as it is.
+//! guestfish runs as the disk's owner (vdsm:kvm when run as root: SPEC 9.7, NFS root_squash)
+//! with the direct backend, as the original did, unless LIBGUESTFS_BACKEND says otherwise
+//! (LIBGUESTFS_* is inherited). The file to upload is opened by this process and streamed to
+//! guestfish through a pipe that the disk's owner may open: that user need not read it.
 
 use crate::ansible::progress::Reporter;
+use crate::privilege::Access;
 use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-/// uid and gid of vdsm:kvm, the owner of storage-domain files (SPEC 9.7: NFS root_squash).
-const VDSM_ID: u32 = 36;
 const PREVIOUS: &str = "he-previous-checksum";
 const WRITTEN: &str = "he-written-checksum";
 
@@ -26,8 +29,8 @@ pub struct Upload {
     pub source: PathBuf,
     /// Absolute path inside the guest.
     pub dest: String,
-    /// Run guestfish as vdsm:kvm (uid/gid 36) instead of the current user.
-    pub run_as_vdsm: bool,
+    /// Who runs guestfish (the disk's owner).
+    pub access: Access,
 }
 
 /// The format of a guest disk (`disk_format` option).
@@ -101,6 +104,14 @@ pub enum GuestError {
     /// guestfish could not start.
     #[error("cannot run guestfish: {0} (is libguestfs installed and on PATH?)")]
     NotRunnable(std::io::Error),
+    /// The file to upload could not be opened or streamed.
+    #[error("cannot stream {path} to guestfish: {source}")]
+    Source {
+        /// The host file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// guestfish ran and failed.
     #[error("guestfish on {disk} failed with exit code {code}: {stderr}")]
     Failed {
@@ -133,10 +144,11 @@ pub enum GuestError {
     },
 }
 
-/// The guestfish script: checksum before, upload, mode 0600, checksum after.
-pub fn script(upload: &Upload) -> Result<String, GuestError> {
+/// The guestfish script: checksum before, upload from `source` (a local path as guestfish
+/// reads it), mode 0600, checksum after.
+pub fn script(upload: &Upload, source: &str) -> Result<String, GuestError> {
     let dest = guest_path(&upload.dest)?;
-    let source = quoted("backup", &upload.source.to_string_lossy())?;
+    let source = quoted("backup", source)?;
     let parent = match dest.rsplit_once('/') {
         Some(("", _)) | None => "/",
         Some((parent, _)) => parent,
@@ -146,6 +158,12 @@ pub fn script(upload: &Upload) -> Result<String, GuestError> {
          upload {source} \"{dest}\"\nchmod 0600 \"{dest}\"\necho {WRITTEN}\n\
          checksum sha256 \"{dest}\"\n"
     ))
+}
+
+/// Checks what [`upload`] would give guestfish (check mode): the guest path and the disk.
+pub fn check(upload: &Upload) -> Result<(), GuestError> {
+    guest_path(&upload.dest)?;
+    quoted("disk", &upload.disk.to_string_lossy()).map(|_| ())
 }
 
 /// Writes the script to guestfish's stdin. A guestfish that exited before reading it is not
@@ -162,10 +180,17 @@ fn feed_script(stdin: &mut impl Write, script: &str) -> Result<(), GuestError> {
 
 /// Uploads `upload.source` to `upload.dest` in the guest's root filesystem.
 pub fn upload(upload: &Upload, progress: &Reporter) -> Result<Uploaded, GuestError> {
-    let script = script(upload)?;
+    let source_error = |source| GuestError::Source {
+        path: upload.source.clone(),
+        source,
+    };
+    let mut backup = std::fs::File::open(&upload.source).map_err(source_error)?;
+    let (reader, writer) = readable_pipe(&upload.access).map_err(source_error)?;
+    let fd = reader.as_raw_fd();
+    let script = script(upload, &format!("/dev/fd/{fd}"))?;
     let disk = quoted("disk", &upload.disk.to_string_lossy())?;
     let format = format!("--format={}", upload.disk_format.name());
-    let mut command = Command::new("guestfish");
+    let mut command = upload.access.command("guestfish");
     command
         .args(["--rw", &format, "-a"])
         .arg(&upload.disk)
@@ -173,24 +198,46 @@ pub fn upload(upload: &Upload, progress: &Reporter) -> Result<Uploaded, GuestErr
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if upload.run_as_vdsm {
-        // libguestfs > 1.32 uses XDG_RUNTIME_DIR, which belongs to root (BZ1467813).
-        command
-            .uid(VDSM_ID)
-            .gid(VDSM_ID)
-            .env_remove("XDG_RUNTIME_DIR");
+    if std::env::var_os("LIBGUESTFS_BACKEND").is_none() {
+        command.env("LIBGUESTFS_BACKEND", "direct");
     }
-    tracing::info!("guestfish --rw {format} -a {disk} -i, script:\n{script}");
+    // SAFETY: one fcntl on an inherited descriptor: it stays open across exec.
+    unsafe {
+        command.pre_exec(move || match libc::fcntl(fd, libc::F_SETFD, 0) {
+            -1 => Err(std::io::Error::last_os_error()),
+            _ => Ok(()),
+        });
+    }
+    tracing::info!(
+        "guestfish --rw {format} -a {disk} -i {}, script:\n{script}",
+        upload.access.describe()
+    );
     progress.report(&format!(
         "guestfish: uploading {} to {} in the engine disk and reading it back",
         upload.source.display(),
         upload.dest
     ));
     let mut child = command.spawn().map_err(GuestError::NotRunnable)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        feed_script(&mut stdin, &script)?;
-    }
-    let output = child.wait_with_output().map_err(GuestError::NotRunnable)?;
+    drop(reader);
+    let output = std::thread::scope(|scope| {
+        let streaming = scope.spawn(move || {
+            let mut writer = std::fs::File::from(writer);
+            std::io::copy(&mut backup, &mut writer)
+        });
+        let fed = match child.stdin.take() {
+            Some(mut stdin) => feed_script(&mut stdin, &script),
+            None => Ok(()),
+        };
+        let output = child.wait_with_output().map_err(GuestError::NotRunnable);
+        fed?;
+        match streaming.join() {
+            Ok(Err(error)) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                tracing::warn!("streaming {} stopped: {error}", upload.source.display());
+            }
+            _ => {}
+        }
+        output
+    })?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     tracing::info!(
@@ -208,6 +255,19 @@ pub fn upload(upload: &Upload, progress: &Reporter) -> Result<Uploaded, GuestErr
         dest: upload.dest.clone(),
         stdout,
     })
+}
+
+/// A pipe whose reading end `access` may open again as `/dev/fd/N` (guestfish does): the
+/// kernel checks a pipe's owner like a file's, so it is given to that identity.
+fn readable_pipe(access: &Access) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    if let Some(identity) = access.identity() {
+        // SAFETY: fchown on a descriptor this function owns.
+        if unsafe { libc::fchown(reader.as_raw_fd(), identity.uid, identity.gid) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok((reader, writer))
 }
 
 fn parse_checksums(stdout: &str) -> Option<Uploaded> {
@@ -295,13 +355,17 @@ mod tests {
             disk_format: DiskFormat::Raw,
             source: "/var/tmp/engine backup.tar.gz".into(),
             dest: dest.into(),
-            run_as_vdsm: false,
+            access: Access::Own,
         }
     }
 
     #[test]
     fn script_uploads_then_reads_back() {
-        let text = script(&upload_to("/root/engine_backup.tar.gz")).unwrap();
+        let text = script(
+            &upload_to("/root/engine_backup.tar.gz"),
+            "/var/tmp/engine backup.tar.gz",
+        )
+        .unwrap();
         assert!(
             text.contains("-checksum sha256 \"/root/engine_backup.tar.gz\"\n"),
             "{text}"
@@ -310,7 +374,7 @@ mod tests {
         assert!(text
             .contains("upload \"/var/tmp/engine backup.tar.gz\" \"/root/engine_backup.tar.gz\"\n"));
         assert!(text.ends_with("chmod 0600 \"/root/engine_backup.tar.gz\"\necho he-written-checksum\nchecksum sha256 \"/root/engine_backup.tar.gz\"\n"));
-        assert!(script(&upload_to("/x"))
+        assert!(script(&upload_to("/x"), "/dev/fd/5")
             .unwrap()
             .contains("mkdir-p \"/\"\n"));
     }
@@ -324,7 +388,7 @@ mod tests {
             "/root/a\"b",
             "/root/a\nb",
         ] {
-            assert!(script(&upload_to(dest)).is_err(), "{dest:?}");
+            assert!(script(&upload_to(dest), "/dev/fd/5").is_err(), "{dest:?}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! Running a host command found on PATH and capturing what it printed.
 
+use crate::privilege::Access;
 use std::ffi::OsStr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// A host command that could not run or did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +38,23 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_as(&Access::Own, program, args)
+}
+
+/// [`run`] as `access` (for example `qemu-img` as vdsm:kvm on the storage domain).
+pub fn run_as<I, S>(access: &Access, program: &str, args: I) -> Result<Output, CommandError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<_> = args
         .into_iter()
         .map(|a| a.as_ref().to_os_string())
         .collect();
     let command = display(program, &args);
-    tracing::debug!("running {command}");
-    let output = Command::new(program)
+    tracing::debug!("running {command} {}", access.describe());
+    let output = access
+        .command(program)
         .args(&args)
         .stdin(Stdio::null())
         .output()

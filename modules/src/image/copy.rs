@@ -5,6 +5,7 @@
 use super::digest::{is_zero, Algorithm, Block, ContentHasher, HashWorker, BLOCK_SIZE_BYTES};
 use super::progress::Progress;
 use crate::ansible::progress::Reporter;
+use crate::privilege::Access;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
@@ -26,10 +27,11 @@ const WRITEBACK_WINDOW_BYTES: u64 = 64 << 20;
 /// A failed copy or hash pass, naming the file and offset.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    /// A file could not be opened.
-    #[error("cannot open {path}: {source}")]
+    /// A file could not be opened (`access` says as whom).
+    #[error("cannot open {path} {access}: {source}")]
     Open {
         path: PathBuf,
+        access: String,
         source: std::io::Error,
     },
     /// Reading the source failed or it ended early.
@@ -53,6 +55,8 @@ pub enum CopyError {
 pub struct Destination {
     /// An existing file or block device at least `length_bytes` long.
     pub path: PathBuf,
+    /// Who opens it (vdsm:kvm for a storage-domain volume when run as root).
+    pub access: Access,
     /// True when the destination is known to read as zeros (just created sparse): zero
     /// ranges are then skipped instead of zeroed.
     pub known_zero: bool,
@@ -75,13 +79,15 @@ pub struct CopyReport {
     pub seconds: f64,
 }
 
-/// Copies the first `length_bytes` of `source` onto `destination` (or only hashes them when
-/// `destination` is `None`) and returns the digest of that content.
+/// Copies the first `length_bytes` of `source` (opened with `source_access`) onto
+/// `destination` (or only hashes them when `destination` is `None`) and returns the digest of
+/// that content.
 ///
 /// Three threads overlap: one reads (skipping holes, spotting zero blocks), this one writes,
 /// one hashes; buffers go round between them.
 pub fn copy(
     source: &Path,
+    source_access: &Access,
     length_bytes: u64,
     destination: Option<&Destination>,
     algorithm: Algorithm,
@@ -89,7 +95,9 @@ pub fn copy(
     progress: &Reporter,
 ) -> Result<CopyReport, CopyError> {
     let started = Instant::now();
-    let input = File::open(source).map_err(|e| open_error(source, e))?;
+    let input = source_access
+        .open_read(source)
+        .map_err(|e| open_error(source, source_access, e))?;
     let output = match destination {
         Some(destination) => Some(Writer::open(destination)?),
         None => None,
@@ -241,18 +249,28 @@ fn write_blocks(
 /// Digest of the first `length_bytes` of `path` (a re-read: verify, backups, staged files).
 pub fn hash(
     path: &Path,
+    access: &Access,
     length_bytes: u64,
     algorithm: Algorithm,
     progress: &Reporter,
 ) -> Result<CopyReport, CopyError> {
-    copy(path, length_bytes, None, algorithm, "hash", progress)
+    copy(
+        path,
+        access,
+        length_bytes,
+        None,
+        algorithm,
+        "hash",
+        progress,
+    )
 }
 
 /// Makes `[from, to)` of `path` read as zeros and flushes it (the tail past an image that
 /// `qemu-img` converted onto a bigger destination). Returns the bytes zeroed.
-pub fn zero_range(path: &Path, from: u64, to: u64) -> Result<u64, CopyError> {
+pub fn zero_range(path: &Path, access: &Access, from: u64, to: u64) -> Result<u64, CopyError> {
     let writer = Writer::open(&Destination {
         path: path.to_path_buf(),
+        access: access.clone(),
         known_zero: false,
         size_bytes: to,
     })?;
@@ -268,9 +286,10 @@ pub fn hash_bytes(data: &[u8], algorithm: Algorithm) -> Option<String> {
     hasher.finish()
 }
 
-fn open_error(path: &Path, source: std::io::Error) -> CopyError {
+fn open_error(path: &Path, access: &Access, source: std::io::Error) -> CopyError {
     CopyError::Open {
         path: path.to_path_buf(),
+        access: access.describe(),
         source,
     }
 }
@@ -356,10 +375,10 @@ struct Writer {
 
 impl Writer {
     fn open(destination: &Destination) -> Result<Self, CopyError> {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&destination.path)
-            .map_err(|e| open_error(&destination.path, e))?;
+        let file = destination
+            .access
+            .open(&destination.path, OpenOptions::new().write(true))
+            .map_err(|e| open_error(&destination.path, &destination.access, e))?;
         Ok(Self {
             file,
             path: destination.path.clone(),
@@ -582,6 +601,7 @@ mod tests {
         }
         Destination {
             path,
+            access: Access::Own,
             known_zero,
             size_bytes: size,
         }
@@ -594,6 +614,7 @@ mod tests {
         let dest = destination(dir.path(), &content, false);
         let report = copy(
             &source,
+            &Access::Own,
             content.len() as u64,
             Some(&dest),
             Algorithm::Sha256,
@@ -619,6 +640,7 @@ mod tests {
         let dest = destination(dir.path(), &content, true);
         let report = copy(
             &source,
+            &Access::Own,
             content.len() as u64,
             Some(&dest),
             Algorithm::Blake3,
@@ -644,7 +666,14 @@ mod tests {
             Algorithm::Sha1,
             Algorithm::None,
         ] {
-            let report = hash(&source, content.len() as u64, algorithm, &Reporter::none()).unwrap();
+            let report = hash(
+                &source,
+                &Access::Own,
+                content.len() as u64,
+                algorithm,
+                &Reporter::none(),
+            )
+            .unwrap();
             assert_eq!(
                 report.checksum,
                 hash_bytes(&content, algorithm),
@@ -659,9 +688,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("short");
         std::fs::write(&path, random(1000)).unwrap();
-        let error = hash(&path, 5000, Algorithm::Sha1, &Reporter::none())
-            .unwrap_err()
-            .to_string();
+        let error = hash(
+            &path,
+            &Access::Own,
+            5000,
+            Algorithm::Sha1,
+            &Reporter::none(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             error.contains("cannot read") && error.contains("offset 0"),
             "{error}"

@@ -7,6 +7,7 @@ use super::target;
 use crate::host::he_conf::{HeConfError, DEFAULT_HE_CONF};
 use crate::host::vdsm::{Vdsm, VdsmError, VolumeInfo};
 use crate::host::{HeConf, Volume, BLANK_UUID};
+use crate::privilege::Access;
 use std::path::{Path, PathBuf};
 
 /// A source or destination that cannot be used.
@@ -33,20 +34,24 @@ pub enum EndpointError {
     Unusable(String),
 }
 
-/// The host: its vdsm, the pool id for vdsm and the engine disk, from hosted-engine.conf.
+/// The host: its vdsm, the pool id for vdsm and the engine disk, from hosted-engine.conf,
+/// and who reaches the storage domain's volumes.
 pub struct Host {
     vdsm: Vdsm,
     sp_id: String,
     engine_volume: Option<Volume>,
+    storage: Access,
 }
 
 impl Host {
-    /// Reads `he_conf` (the default path when `None`); volumes are resolved through `vdsm`.
+    /// Reads `he_conf` (the default path when `None`); volumes are resolved through `vdsm` and
+    /// reached with `storage`.
     /// A missing default file means this host runs no hosted engine, so there is no engine
     /// disk: the returned warning says so.
     pub fn load(
         he_conf: Option<&Path>,
         vdsm: Vdsm,
+        storage: Access,
     ) -> Result<(Self, Option<String>), EndpointError> {
         let path = he_conf.unwrap_or(Path::new(DEFAULT_HE_CONF));
         if he_conf.is_none() && !path.exists() {
@@ -54,6 +59,7 @@ impl Host {
                 vdsm,
                 sp_id: BLANK_UUID.to_string(),
                 engine_volume: None,
+                storage,
             };
             let warning = format!(
                 "{DEFAULT_HE_CONF} does not exist: no hosted-engine disk to protect on this host"
@@ -66,9 +72,18 @@ impl Host {
                 vdsm,
                 sp_id: conf.sp_id().to_string(),
                 engine_volume: Some(conf.engine_disk()?),
+                storage,
             },
             None,
         ))
+    }
+
+    /// Who opens `endpoint`: the storage owner for a volume, this process for a path.
+    pub fn access(&self, endpoint: &Endpoint) -> Access {
+        match endpoint.volume {
+            Some(_) => self.storage.clone(),
+            None => Access::Own,
+        }
     }
 
     /// The volume's path, from vdsm `Image.prepare`.
@@ -144,26 +159,31 @@ pub struct Source {
 impl Source {
     /// A source image at `path`.
     pub fn from_path(path: &Path) -> Result<Self, EndpointError> {
-        Self::at(Endpoint {
-            volume: None,
-            path: path.to_path_buf(),
-        })
+        Self::at(
+            Endpoint {
+                volume: None,
+                path: path.to_path_buf(),
+            },
+            &Access::Own,
+        )
     }
 
     /// A source volume, resolved with vdsm.
     pub fn from_volume(host: &Host, volume: &Volume) -> Result<Self, EndpointError> {
         let path = host.prepare(volume)?;
-        Self::at(Endpoint {
+        let endpoint = Endpoint {
             volume: Some(volume.clone()),
             path,
-        })
+        };
+        let access = host.access(&endpoint);
+        Self::at(endpoint, &access)
     }
 
-    fn at(endpoint: Endpoint) -> Result<Self, EndpointError> {
-        let format = qcow2::detect(&endpoint.path)?;
+    fn at(endpoint: Endpoint, access: &Access) -> Result<Self, EndpointError> {
+        let format = qcow2::detect(&endpoint.path, access)?;
         let size_bytes = match format {
-            Format::Qcow2 => qcow2::info(&endpoint.path)?.virtual_size_bytes,
-            Format::Raw => size(&endpoint.path)?,
+            Format::Qcow2 => qcow2::info(&endpoint.path, access)?.virtual_size_bytes,
+            Format::Raw => size(&endpoint.path, access)?,
         };
         Ok(Self {
             endpoint,
@@ -206,7 +226,7 @@ impl Target {
                 path.display()
             ))),
             Ok(metadata) => Ok(Self {
-                size_bytes: size(path)?,
+                size_bytes: size(path, &Access::Own)?,
                 endpoint,
                 exists: true,
                 regular_file: metadata.is_file(),
@@ -239,8 +259,8 @@ impl Target {
     }
 }
 
-fn size(path: &Path) -> Result<u64, EndpointError> {
-    target::size_of(path).map_err(|e| io("cannot read the size of", path, e))
+fn size(path: &Path, access: &Access) -> Result<u64, EndpointError> {
+    target::size_of(path, access).map_err(|e| io("cannot read the size of", path, e))
 }
 
 fn io(what: &'static str, path: &Path, source: std::io::Error) -> EndpointError {
@@ -271,16 +291,20 @@ mod tests {
         if Path::new(DEFAULT_HE_CONF).exists() {
             return; // a real hosted-engine host: nothing to prove here
         }
-        let (host, warning) = Host::load(None, unreachable_vdsm()).unwrap();
+        let (host, warning) = Host::load(None, unreachable_vdsm(), Access::Own).unwrap();
         assert!(host.engine_disk().unwrap().is_none());
         assert!(warning.unwrap().contains("no hosted-engine disk"));
     }
 
     #[test]
     fn an_explicit_missing_he_conf_is_an_error() {
-        let error = Host::load(Some(Path::new("/nonexistent/he.conf")), unreachable_vdsm())
-            .err()
-            .unwrap();
+        let error = Host::load(
+            Some(Path::new("/nonexistent/he.conf")),
+            unreachable_vdsm(),
+            Access::Own,
+        )
+        .err()
+        .unwrap();
         assert!(
             error.to_string().contains("/nonexistent/he.conf"),
             "{error}"

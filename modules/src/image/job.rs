@@ -213,7 +213,7 @@ pub fn run(request: &Request, host: &Host, check_mode: bool) -> anyhow::Result<R
     let engine_disk_write = decide(&plan, request, host, check_mode)?;
     let applied = match (check_mode, &plan.copy) {
         (true, _) => Applied::default(),
-        (false, None) => hash_staged(&plan.source, request)?,
+        (false, None) => hash_staged(&plan.source, request, host)?,
         (false, Some(copy_plan)) => {
             apply(&plan.source, copy_plan, request, host, engine_disk_write).map_err(|error| {
                 crate::ansible::Failure {
@@ -297,6 +297,7 @@ fn decide(
         disk,
         &plan.source.endpoint.path,
         |endpoint| Ok(host.resolve(endpoint)?),
+        |endpoint| host.access(endpoint),
         &request.progress,
     )?;
     tracing::info!("engine disk write allowed: {allowed:?}");
@@ -304,9 +305,10 @@ fn decide(
 }
 
 /// The checksum of a staged image (an OVA staged without destination).
-fn hash_staged(source: &Source, request: &Request) -> anyhow::Result<Applied> {
+fn hash_staged(source: &Source, request: &Request, host: &Host) -> anyhow::Result<Applied> {
     let hashed = copy::hash(
         &source.endpoint.path,
+        &host.access(&source.endpoint),
         source.size_bytes,
         request.algorithm,
         &request.progress,
@@ -340,7 +342,7 @@ fn apply(
     if let Some(checksum) = &guard {
         safety::begin_write(&request.state_dir, checksum, &source.endpoint.path)?;
     }
-    let mut applied = write(request, source, &copy_plan.target, destination_size)?;
+    let mut applied = write(request, host, source, &copy_plan.target, destination_size)?;
     if let Some(checksum) = &guard {
         let finished = FinishedWrite {
             algorithm: request.algorithm,
@@ -502,11 +504,14 @@ fn prepare_target(
 /// Copies (or converts a qcow2 source) onto the destination and verifies it.
 fn write(
     request: &Request,
+    host: &Host,
     source: &Source,
     target: &Target,
     destination_size: u64,
 ) -> anyhow::Result<Applied> {
     let path = &target.endpoint.path;
+    let source_access = host.access(&source.endpoint);
+    let target_access = host.access(&target.endpoint);
     let label = format!(
         "copy {} -> {}",
         source.endpoint.path.display(),
@@ -517,11 +522,13 @@ fn write(
         Format::Raw => {
             let destination = Destination {
                 path: path.clone(),
+                access: target_access.clone(),
                 known_zero: !target.exists,
                 size_bytes: destination_size,
             };
             let copied = copy::copy(
                 &source.endpoint.path,
+                &source_access,
                 source.size_bytes,
                 Some(&destination),
                 request.algorithm,
@@ -534,11 +541,21 @@ fn write(
         }
         Format::Qcow2 => {
             tracing::info!("{label}: qemu-img convert (qcow2 source)");
-            qcow2::convert_to_raw(&source.endpoint.path, path, true, &request.progress)?;
+            // qemu-img reads the source as the destination's owner: a qcow2 image written onto
+            // a volume must be readable by vdsm:kvm (the original chowned it so, §2).
+            qcow2::convert_to_raw(
+                &source.endpoint.path,
+                path,
+                true,
+                &target_access,
+                &request.progress,
+            )?;
             applied.bytes_written = source.size_bytes;
-            applied.bytes_zeroed = copy::zero_range(path, source.size_bytes, destination_size)?;
+            applied.bytes_zeroed =
+                copy::zero_range(path, &target_access, source.size_bytes, destination_size)?;
             let hashed = copy::hash(
                 path,
+                &target_access,
                 source.size_bytes,
                 request.algorithm,
                 &request.progress,
@@ -550,6 +567,7 @@ fn write(
     if request.verify && source.format == Format::Raw {
         let reread = copy::hash(
             path,
+            &target_access,
             source.size_bytes,
             request.algorithm,
             &request.progress,

@@ -6,6 +6,7 @@
 use super::progress::Progress;
 use super::qcow2;
 use crate::ansible::progress::Reporter;
+use crate::privilege::Access;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use std::fs::File;
@@ -433,8 +434,10 @@ pub fn stage_as_raw(
     };
     let staged = match report.ovf.volume_format {
         VolumeFormat::Raw => flush_and_name(),
-        VolumeFormat::Cow => qcow2::convert_to_raw(member_file, &partial, false, progress)
-            .and_then(|()| flush_and_name()),
+        VolumeFormat::Cow => {
+            qcow2::convert_to_raw(member_file, &partial, false, &Access::Own, progress)
+                .and_then(|()| flush_and_name())
+        }
     };
     let _ = std::fs::remove_file(member_file);
     if let Err(source) = staged {

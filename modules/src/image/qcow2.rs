@@ -2,6 +2,7 @@
 
 use crate::ansible::progress::Reporter;
 use crate::host::command::{self, CommandError};
+use crate::privilege::Access;
 use serde::Deserialize;
 use std::io::Read;
 use std::path::Path;
@@ -47,13 +48,14 @@ pub fn header_virtual_size(header: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(size))
 }
 
-/// Raw or qcow2, from the first bytes of `path`.
-pub fn detect(path: &Path) -> Result<Format, ImageError> {
+/// Raw or qcow2, from the first bytes of `path` (opened with `access`).
+pub fn detect(path: &Path, access: &Access) -> Result<Format, ImageError> {
     let mut magic = [0u8; 4];
-    let read = std::fs::File::open(path)
+    let read = access
+        .open_read(path)
         .and_then(|mut file| file.read(&mut magic))
         .map_err(|source| ImageError::Unreadable {
-            path: path.display().to_string(),
+            path: format!("{} {}", path.display(), access.describe()),
             source,
         })?;
     Ok(if read == 4 && &magic == MAGIC {
@@ -84,9 +86,10 @@ pub fn parse_info(path: &Path, json: &str) -> Result<ImageInfo, ImageError> {
     })
 }
 
-/// Runs `qemu-img info` on a qcow2 image and refuses images with a backing file.
-pub fn info(path: &Path) -> Result<ImageInfo, ImageError> {
-    let output = command::run(
+/// Runs `qemu-img info` (as `access`) on a qcow2 image and refuses images with a backing file.
+pub fn info(path: &Path, access: &Access) -> Result<ImageInfo, ImageError> {
+    let output = command::run_as(
+        access,
         "qemu-img",
         [
             "info".as_ref(),
@@ -107,12 +110,13 @@ pub fn info(path: &Path) -> Result<ImageInfo, ImageError> {
     Ok(info)
 }
 
-/// `qemu-img convert -f qcow2 -O raw`; with `existing`, onto an existing destination (`-n`),
-/// where unallocated clusters are written as zeroes.
+/// `qemu-img convert -f qcow2 -O raw`, run as `access`; with `existing`, onto an existing
+/// destination (`-n`), where unallocated clusters are written as zeroes.
 pub fn convert_to_raw(
     source: &Path,
     destination: &Path,
     existing: bool,
+    access: &Access,
     progress: &Reporter,
 ) -> Result<(), ImageError> {
     let mut args: Vec<&std::ffi::OsStr> = vec!["convert".as_ref()];
@@ -132,7 +136,7 @@ pub fn convert_to_raw(
         source.display(),
         destination.display()
     ));
-    command::run("qemu-img", args)?;
+    command::run_as(access, "qemu-img", args)?;
     Ok(())
 }
 
@@ -181,7 +185,7 @@ mod tests {
         let mut content = vec![0u8; 1 << 20];
         content[4096..4100].copy_from_slice(b"data");
         std::fs::write(&raw, &content).unwrap();
-        assert_eq!(detect(&raw).unwrap(), Format::Raw);
+        assert_eq!(detect(&raw, &Access::Own).unwrap(), Format::Raw);
         let qcow2 = dir.path().join("a.qcow2");
         command::run(
             "qemu-img",
@@ -191,11 +195,14 @@ mod tests {
                 .chain([raw.as_os_str(), qcow2.as_os_str()]),
         )
         .unwrap();
-        assert_eq!(detect(&qcow2).unwrap(), Format::Qcow2);
-        assert_eq!(info(&qcow2).unwrap().virtual_size_bytes, 1 << 20);
+        assert_eq!(detect(&qcow2, &Access::Own).unwrap(), Format::Qcow2);
+        assert_eq!(
+            info(&qcow2, &Access::Own).unwrap().virtual_size_bytes,
+            1 << 20
+        );
         let back = dir.path().join("b.raw");
         std::fs::write(&back, vec![0xAAu8; 1 << 20]).unwrap();
-        convert_to_raw(&qcow2, &back, true, &Reporter::none()).unwrap();
+        convert_to_raw(&qcow2, &back, true, &Access::Own, &Reporter::none()).unwrap();
         assert_eq!(std::fs::read(&back).unwrap(), content);
     }
 }

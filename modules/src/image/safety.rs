@@ -19,6 +19,7 @@ use super::copy::{self, CopyError};
 use super::digest::Algorithm;
 use crate::ansible::progress::Reporter;
 use crate::host::Volume;
+use crate::privilege::Access;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -297,13 +298,14 @@ fn load_write(state_dir: &Path, checksum: &str) -> Result<Option<WriteRecord>, G
 /// The checks before a write onto `engine_disk` from `copy_source`: the evidence is
 /// gathered as [`decide`] asks for it (hashes only when the cheap facts do not settle it);
 /// `resolve` turns a recorded backup endpoint into its current path (volumes are prepared
-/// again).
+/// again); `access` says who reads an endpoint (vdsm:kvm for volumes when run as root).
 pub fn authorize(
     state_dir: &Path,
     backup_checksum: Option<&str>,
     engine_disk: &Endpoint,
     copy_source: &Path,
     resolve: impl Fn(&Endpoint) -> anyhow::Result<PathBuf>,
+    access: impl Fn(&Endpoint) -> Access,
     progress: &Reporter,
 ) -> Result<Allowed, GuardError> {
     let checksum = given_checksum(backup_checksum, engine_disk)?;
@@ -323,7 +325,9 @@ pub fn authorize(
         match decide(&evidence) {
             Decision::Allow(allowed) => return Ok(allowed),
             Decision::Refuse(refusal) => return Err(refusal.into()),
-            Decision::Read(need) => evidence.read(need, copy_source, &resolve, progress)?,
+            Decision::Read(need) => {
+                evidence.read(need, copy_source, &resolve, &access, progress)?
+            }
         }
     }
 }
@@ -499,6 +503,7 @@ impl Evidence {
         need: Need,
         copy_source: &Path,
         resolve: &impl Fn(&Endpoint) -> anyhow::Result<PathBuf>,
+        access: &impl Fn(&Endpoint) -> Access,
         progress: &Reporter,
     ) -> Result<(), GuardError> {
         let record = self
@@ -512,9 +517,15 @@ impl Evidence {
                     path: record.backup.path.clone(),
                     source: std::io::Error::other(format!("{e:#}")),
                 })?;
-                let checksum = copy::hash(&path, record.size_bytes, record.algorithm, progress)?
-                    .checksum
-                    .unwrap_or_default();
+                let backup_access = access(&record.backup);
+                let hashed = copy::hash(
+                    &path,
+                    &backup_access,
+                    record.size_bytes,
+                    record.algorithm,
+                    progress,
+                )?;
+                let checksum = hashed.checksum.unwrap_or_default();
                 let is_copy_source = identity(copy_source)?.same_file(&identity(&path)?);
                 self.backup = Some(BackupNow {
                     path,
@@ -524,7 +535,9 @@ impl Evidence {
             }
             Need::EngineContent => {
                 let path = &self.engine_disk.path;
-                let content = content(path, record.size_bytes, record.algorithm, progress)?;
+                let engine_access = access(&self.engine_disk);
+                let (length, algorithm) = (record.size_bytes, record.algorithm);
+                let content = content(path, &engine_access, length, algorithm, progress)?;
                 self.engine_content = Some(content);
             }
             Need::WrittenContent => {
@@ -532,7 +545,9 @@ impl Evidence {
                     .and_then(|write| write.finished.as_ref())
                     .expect("decide asks for the written content only after a finished write");
                 let path = &self.engine_disk.path;
-                let content = content(path, done.length_bytes, done.algorithm, progress)?;
+                let engine_access = access(&self.engine_disk);
+                let (length, algorithm) = (done.length_bytes, done.algorithm);
+                let content = content(path, &engine_access, length, algorithm, progress)?;
                 self.written_content = Some(content);
             }
         }
@@ -543,11 +558,12 @@ impl Evidence {
 /// The digest of the first `length_bytes` of `path`, or its size when it is shorter.
 fn content(
     path: &Path,
+    access: &Access,
     length_bytes: u64,
     algorithm: Algorithm,
     progress: &Reporter,
 ) -> Result<Content, GuardError> {
-    let size_bytes = super::target::size_of(path).map_err(|source| GuardError::Io {
+    let size_bytes = super::target::size_of(path, access).map_err(|source| GuardError::Io {
         what: "cannot read the size of",
         path: path.to_path_buf(),
         source,
@@ -555,7 +571,7 @@ fn content(
     if size_bytes < length_bytes {
         return Ok(Content::Shorter { size_bytes });
     }
-    let hashed = copy::hash(path, length_bytes, algorithm, progress)?;
+    let hashed = copy::hash(path, access, length_bytes, algorithm, progress)?;
     Ok(Content::Hashed(hashed.checksum.unwrap_or_default()))
 }
 
@@ -639,6 +655,7 @@ mod tests {
             &f.engine,
             source,
             |endpoint| Ok(endpoint.path.clone()),
+            |_| Access::Own,
             &Reporter::none(),
         )
     }
@@ -1065,6 +1082,7 @@ mod tests {
             &other,
             &f.engine.path,
             |endpoint| Ok(endpoint.path.clone()),
+            |_| Access::Own,
             &Reporter::none(),
         )
         .unwrap_err()

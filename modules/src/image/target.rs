@@ -1,7 +1,7 @@
 //! The destination's size: how big it is, whether the image fits, how far to extend it.
 
 use super::progress::human_bytes;
-use std::fs::File;
+use crate::privilege::Access;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
@@ -51,9 +51,9 @@ pub fn extend_size_bytes(image_bytes: u64) -> u64 {
     image_bytes.div_ceil(GIB) * GIB
 }
 
-/// Size of a file or block device in bytes.
-pub fn size_of(path: &Path) -> std::io::Result<u64> {
-    let mut file = File::open(path)?;
+/// Size of a file or block device in bytes (opened with `access`).
+pub fn size_of(path: &Path, access: &Access) -> std::io::Result<u64> {
+    let mut file = access.open_read(path)?;
     // Block devices report 0 in metadata; seeking to the end works for both.
     file.seek(SeekFrom::End(0))
 }
@@ -92,7 +92,10 @@ mod tests {
     fn size_of_a_sparse_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        File::create(&path).unwrap().set_len(12345).unwrap();
-        assert_eq!(size_of(&path).unwrap(), 12345);
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(12345)
+            .unwrap();
+        assert_eq!(size_of(&path, &Access::Own).unwrap(), 12345);
     }
 }

@@ -24,7 +24,7 @@ impl TestLab {
     pub fn init_with_env(args: &[&str], envs: &[(&str, &str)]) -> Self {
         static LABS_IN_THIS_PROCESS: AtomicU64 = AtomicU64::new(0);
         let lab = Self {
-            work: tempfile::tempdir().expect("temporary directory"),
+            work: host_like_tempdir(),
             binary: he_lab_binary(),
             envs: envs
                 .iter()
@@ -134,6 +134,16 @@ pub fn with_vdsm(status: &Value, mut args: Value) -> Value {
         args[key] = value.clone();
     }
     args
+}
+
+/// A temporary directory that vdsm and qemu may enter, as every directory leading to a real
+/// host's storage domain and VM files is (mode 0755).
+fn host_like_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().expect("temporary directory");
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("temporary directory mode");
+    work
 }
 
 /// The he-lab binary from `HE_LAB_BIN` (`make test` sets it).

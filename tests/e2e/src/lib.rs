@@ -119,7 +119,7 @@ impl Lab {
         let nth = LABS_IN_THIS_PROCESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let seed = (u64::from(std::process::id()) << 8 | nth).to_string();
         let lab = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: host_like_tempdir(),
             binary: he_lab_binary(),
         };
         lab.run(&["init", "--profile", profile, "--seed", &seed]);
@@ -213,6 +213,16 @@ impl Drop for Lab {
             .arg("down")
             .output();
     }
+}
+
+/// A temporary directory that vdsm and qemu may enter, as every directory leading to a real
+/// host's storage domain and VM files is (mode 0755).
+pub fn host_like_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("temp dir mode");
+    dir
 }
 
 /// The he-lab binary built next to this test (`cargo build --workspace --bins`), or `HE_LAB_BIN`.

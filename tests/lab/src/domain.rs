@@ -94,5 +94,6 @@ pub fn create(config: &LabConfig, version: u32, created_at: u64) -> anyhow::Resu
                 .with_context(|| format!("cannot link {}", link.display()))?;
         }
     }
-    Ok(())
+    storage::give_to_vdsm(&config.sd_mount())?;
+    storage::give_tree_to_vdsm(&sd)
 }

@@ -44,6 +44,7 @@ pub fn init(options: &InitOptions, he_lab_binary: &Path) -> anyhow::Result<LabCo
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("cannot create lab directory {}", options.dir.display()))?;
     let dir = options.dir.canonicalize()?;
+    check_reachable(&dir)?;
     if LabConfig::path(&dir).exists() {
         anyhow::ensure!(
             options.force,
@@ -184,12 +185,33 @@ fn build_engine_disk(
         &derived_uuid(config.seed, "engine/filesystem"),
         CREATED_AT,
     )?;
+    // Built as a fresh file: give it back to vdsm as the volume it is.
+    storage::give_to_vdsm(&path)?;
     let guest = disk::GuestDisk::open(&path)?;
     anyhow::ensure!(
         engine_state::read_db(&guest)?.as_ref() == Some(db),
         "the engine database did not land on the engine disk"
     );
     Ok(())
+}
+
+/// vdsm (uid 36) and qemu (uid 107) open the lab's volumes and the VM's ISO, as on a host:
+/// every directory leading to the lab must let others through (a host's `/rhev` and `/var/lib`
+/// do), and the lab directory itself is made so.
+fn check_reachable(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for ancestor in dir.ancestors().skip(1) {
+        let mode = std::fs::metadata(ancestor)?.permissions().mode();
+        anyhow::ensure!(
+            mode & 0o001 != 0,
+            "{} is mode {:04o}: vdsm (uid 36) and qemu (uid 107) could not reach the lab in {}; put the lab under directories others may enter (for example /var/tmp)",
+            ancestor.display(),
+            mode & 0o7777,
+            dir.display()
+        );
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot open {} to vdsm and qemu", dir.display()))
 }
 
 /// Writes a text file, creating its directory.

@@ -8,6 +8,47 @@ use std::path::{Path, PathBuf};
 
 /// vdsm's blank UUID (parent of a base volume, blank pool).
 pub const BLANK_UUID: &str = "00000000-0000-0000-0000-000000000000";
+/// vdsm's uid and the kvm group: every file and directory vdsm makes on a storage domain is
+/// theirs (host-formats.md section 3).
+pub const VDSM_UID: u32 = 36;
+/// The kvm group's gid.
+pub const KVM_GID: u32 = 36;
+/// Mode of the files vdsm makes on a storage domain.
+pub const FILE_MODE: u32 = 0o660;
+/// Mode of the directories vdsm makes on a storage domain.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Gives `path` to vdsm:kvm with vdsm's mode for it (0755 directories, 0660 files), as the
+/// NFS server holds what vdsm wrote; links are given without following them.
+pub fn give_to_vdsm(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot inspect {}", path.display()))?;
+    if metadata.is_symlink() {
+        std::os::unix::fs::lchown(path, Some(VDSM_UID), Some(KVM_GID))
+            .with_context(|| format!("cannot give {} to vdsm", path.display()))?;
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(VDSM_UID), Some(KVM_GID))
+        .with_context(|| format!("cannot give {} to vdsm", path.display()))?;
+    let mode = match metadata.is_dir() {
+        true => DIR_MODE,
+        false => FILE_MODE,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))
+}
+
+/// [`give_to_vdsm`] for `dir` and everything under it.
+pub fn give_tree_to_vdsm(dir: &Path) -> anyhow::Result<()> {
+    give_to_vdsm(dir)?;
+    if std::fs::symlink_metadata(dir)?.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
+            give_tree_to_vdsm(&entry?.path())?;
+        }
+    }
+    Ok(())
+}
 
 /// One volume found on the storage domain with its parsed `.meta`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +233,9 @@ pub fn create_volume_at(
     write_meta(&path, &meta)?;
     let lease = image_dir.join(format!("{volume_id}.lease"));
     std::fs::write(&lease, b"").with_context(|| format!("cannot create {}", lease.display()))?;
+    for made in [image_dir, &path, &meta_path(&path), &lease] {
+        give_to_vdsm(made)?;
+    }
     Ok(path)
 }
 

@@ -432,3 +432,53 @@ fn second_profile_upgrades_43_to_44() {
     assert_eq!(inspect["engine_version"], "4.4.10.7");
     assert_eq!(inspect["engine_db_version"], "4.4.10.7-1.el8");
 }
+
+/// qemu opens its drives as user qemu (107, groups 107 and 36): an ISO only root may read
+/// stops the launch with qemu's message, while volumes (vdsm:kvm 0660) open through kvm.
+#[test]
+fn the_vm_opens_its_drives_as_qemu_and_fails_as_qemu_does() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // only root can be refused as qemu here
+    }
+    let lab = Lab::init("qemu", 43, &[]);
+    let volume = std::fs::metadata(lab.engine_volume()).unwrap();
+    assert_eq!(
+        (volume.uid(), volume.gid(), volume.mode() & 0o7777),
+        (36, 36, 0o660)
+    );
+    lab.up();
+    assert!(lab
+        .tool("hosted-engine", &["--vm-shutdown"])
+        .status
+        .success());
+    lab.wait_vm_status("Down", Duration::from_secs(10));
+    let vm_conf = make_seed(&lab, "#cloud-config\n");
+    let conf = std::fs::read_to_string(&vm_conf).unwrap();
+    let iso = conf
+        .split("path:")
+        .find_map(|rest| rest.split_once(",device:cdrom").map(|(p, _)| p.to_string()))
+        .unwrap();
+    std::fs::set_permissions(&iso, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let start = lab.tool(
+        "hosted-engine",
+        &["--vm-start", &format!("--vm-conf={}", vm_conf.display())],
+    );
+    assert!(start.status.success(), "{}", text(&start.stderr));
+    lab.wait_vm_status("Down", Duration::from_secs(20));
+    let vm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.dir.join("state/vm.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        vm["exit_message"],
+        format!("qemu-kvm: -drive file={iso}: Could not open '{iso}': Permission denied")
+    );
+    std::os::unix::fs::chown(&iso, Some(107), Some(107)).unwrap();
+    let start = lab.tool(
+        "hosted-engine",
+        &["--vm-start", &format!("--vm-conf={}", vm_conf.display())],
+    );
+    assert!(start.status.success(), "{}", text(&start.stderr));
+    lab.wait_vm_status("Up", Duration::from_secs(20));
+}

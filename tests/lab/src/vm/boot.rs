@@ -9,7 +9,7 @@ use crate::guest::engine_state;
 use crate::host::vm_conf;
 use crate::state::{self, VmState};
 use crate::vm::channel::Channel;
-use crate::vm::{cloudinit, GuestSession};
+use crate::vm::{cloudinit, qemu_user, GuestSession};
 use crate::{daemon, engine};
 use anyhow::Context as _;
 use std::path::Path;
@@ -110,6 +110,14 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
             "Cannot access storage file '{}': No such file or directory",
             iso.display()
         );
+    }
+    // ... as user qemu: a drive it may not open stops the launch as qemu reports it.
+    let mut drives = vec![(disk_path.clone(), true)];
+    drives.extend(conf.cdrom_path().map(|iso| (iso, false)));
+    for (drive, writable) in drives {
+        if let Err(message) = qemu_user::open_drive(&drive, writable) {
+            anyhow::bail!("qemu-kvm: -drive file={}: {message}", drive.display());
+        }
     }
     let channel = Channel::bind(&channel_path)?;
     daemon::log(&format!(

@@ -7,6 +7,7 @@ pub mod channel;
 pub mod cloudinit;
 pub mod engine_backup;
 pub mod engine_setup;
+pub mod qemu_user;
 pub mod shell;
 
 use crate::config::LabConfig;
