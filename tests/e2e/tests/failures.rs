@@ -248,8 +248,8 @@ fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flak
     assert_failure(&failed, "Engine setup is stalled on the appliance");
     assert_failure(&failed, "stall_timeout 12 s");
     // The boot took longer than 10 s: the operator saw what the engine VM was doing.
-    assert_failure(&failed, "Progress of: Boot the new engine VM");
-    assert_failure(&failed, "the engine VM says");
+    assert_failure(&failed, "TASK [Boot the new engine VM");
+    assert_failure(&failed, " s: the engine VM says");
     lab.fault("setup_stall", false);
 
     lab.fault("never_healthy", true);
