@@ -73,7 +73,11 @@ fn a_step_polled_more_than_500_times_succeeds_with_its_own_result() {
     assert_flat(&run, progress_lines);
     assert_eq!(run.code, 0, "{}", run.text);
     assert!(run.text.contains("failed=0"), "{}", run.text);
-    assert!(run.text.contains("\"msg\": \"released after "), "{}", run.text);
+    assert!(
+        run.text.contains("\"msg\": \"released after "),
+        "{}",
+        run.text
+    );
 }
 
 #[test]
