@@ -5,6 +5,7 @@
 //! socket and HTTPS to the engine, exactly as on a real hosted-engine host.
 
 pub mod ansible;
+pub mod attempt;
 pub mod backup;
 pub mod cloudinit;
 pub mod engine;

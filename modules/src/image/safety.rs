@@ -186,9 +186,14 @@ pub struct FinishedWrite {
     pub identity: FileIdentity,
 }
 
+/// Where the records of `state_dir` live.
+pub fn records_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join(RECORDS_DIR)
+}
+
 /// Where the record for `checksum` lives.
 pub fn record_path(state_dir: &Path, checksum: &str) -> PathBuf {
-    state_dir.join(RECORDS_DIR).join(format!("{checksum}.json"))
+    records_dir(state_dir).join(format!("{checksum}.json"))
 }
 
 /// Writes `record` under `state_dir` (directories 0700, file 0600, atomically).

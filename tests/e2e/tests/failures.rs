@@ -248,13 +248,13 @@ fn after_a_kill_mid_appliance_copy_a_stall_and_no_health_reruns_finish_on_a_flak
         &[&SHA256[..], &["-e", "he_stall_timeout=12"]].concat(),
         "boot",
         "the engine VM says",
-        "Progress of: Boot the new engine VM",
+        " s: the engine VM says",
     );
     assert_failure(&failed, "The upgrade failed at \"Boot the new engine VM");
     assert_failure(&failed, "Engine setup is stalled on the appliance");
     assert_failure(&failed, "stall_timeout 12 s");
-    assert_failure(&failed, "Progress of: Boot the new engine VM");
-    assert_failure(&failed, "the engine VM says");
+    assert_failure(&failed, "TASK [Boot the new engine VM");
+    assert_failure(&failed, " s: the engine VM says");
     lab.fault("setup_stall", false);
 
     lab.fault("never_healthy", true);

@@ -204,6 +204,12 @@ fn check_mode_changes_nothing() {
     let run = lab.playbook(UPGRADE, &["--check"]);
     assert_success(&run);
     assert!(run.text.contains("Plan of the downtime"), "{}", run.text);
+    assert!(
+        run.text
+            .contains("run  stop_engine: stop the engine VM: the downtime begins"),
+        "check mode prints the plan:\n{}",
+        run.text
+    );
     let after = lab.inspect();
     assert_eq!(
         after["engine_disk"]["sha256"],
