@@ -45,7 +45,7 @@ impl Default for VersionPolicy {
 }
 
 /// A data center or cluster and its compatibility level.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CompatLevel {
     /// `Data center` or `Cluster`.
     pub kind: String,

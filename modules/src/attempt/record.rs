@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 pub const RECORD_FILE: &str = "upgrade-state.json";
 
 /// What an attempt does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Upgrade the engine VM to the new appliance.
