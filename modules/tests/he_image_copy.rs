@@ -852,9 +852,9 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
             json!({"dest": dir.join("dest.raw")}),
             &a_dir,
             [
-                "cannot read image {}: No such file",
-                "cannot read image {}: Too many levels",
-                "cannot read image {}: Is a directory",
+                "cannot read image {} as this process: No such file",
+                "cannot read image {} as this process: Too many levels",
+                "cannot read image {} as this process: Is a directory",
             ],
         ),
         (

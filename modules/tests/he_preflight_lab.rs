@@ -6,7 +6,7 @@ mod support;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use support::lab::TestLab;
+use support::lab::{with_vdsm, TestLab};
 use support::{run_module, Run};
 
 const GIB: u64 = 1 << 30;
@@ -19,13 +19,15 @@ struct Lab {
 impl Lab {
     fn init() -> Lab {
         let lab = TestLab::init(&[]);
+        lab.start_daemon();
         Lab {
             status: lab.json(&["status", "--json"]),
             lab,
         }
     }
 
-    fn run(&self, mut args: Value) -> Run {
+    fn run(&self, args: Value) -> Run {
+        let mut args = with_vdsm(&self.status, args);
         args["he_conf"] = json!(self.status["he_conf"]);
         let bin_dir = PathBuf::from(self.status["bin_dir"].as_str().unwrap());
         run_module("he_preflight", args, self.lab.work(), Some(&bin_dir))
@@ -105,7 +107,7 @@ fn each_missing_piece_is_named_with_where_it_was_looked_for() {
     std::os::unix::fs::symlink(&qemu_img, bin.join("qemu-img")).unwrap();
     let lab_bin = PathBuf::from(lab.status["bin_dir"].as_str().unwrap());
     let path = format!("{}:{}", lab_bin.display(), bin.display());
-    let mut args = base;
+    let mut args = with_vdsm(&lab.status, base);
     args["he_conf"] = json!(lab.status["he_conf"]);
     let args_file = lab.lab.work().join("poor.args.json");
     std::fs::write(&args_file, args.to_string()).unwrap();

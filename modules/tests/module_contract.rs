@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every module binary, with the path cargo built it at.
-const MODULES: [(&str, &str); 8] = [
+const MODULES: [(&str, &str); 10] = [
     ("he_backup_disk", env!("CARGO_BIN_EXE_he_backup_disk")),
     ("he_boot_and_wait", env!("CARGO_BIN_EXE_he_boot_and_wait")),
     ("he_cloudinit", env!("CARGO_BIN_EXE_he_cloudinit")),
@@ -18,8 +18,10 @@ const MODULES: [(&str, &str); 8] = [
         "he_maintenance_facts",
         env!("CARGO_BIN_EXE_he_maintenance_facts"),
     ),
+    ("he_preflight", env!("CARGO_BIN_EXE_he_preflight")),
     ("he_register_disk", env!("CARGO_BIN_EXE_he_register_disk")),
     ("he_spm_facts", env!("CARGO_BIN_EXE_he_spm_facts")),
+    ("he_upgrade_plan", env!("CARGO_BIN_EXE_he_upgrade_plan")),
 ];
 
 /// The longest a module binary may be.
