@@ -139,7 +139,10 @@ fn choice_names(value: &Value) -> Vec<String> {
 #[test]
 fn every_module_has_a_sidecar_doc_and_a_binary() {
     let modules: Vec<&str> = MODULES.iter().map(|(name, _)| *name).collect();
-    let docs = stems(&repo().join("collection/plugins/modules"), "yml");
+    // A module implemented by an action plugin (he_wait_job) has its docs and no binary.
+    let actions = stems(&repo().join("collection/plugins/action"), "py");
+    let mut docs = stems(&repo().join("collection/plugins/modules"), "yml");
+    docs.retain(|doc| !actions.contains(doc));
     let binaries = stems(&repo().join("modules/src/bin"), "rs");
     assert_eq!(docs, modules, "sidecar docs vs the modules this test knows");
     assert_eq!(binaries, modules, "binaries vs the modules this test knows");

@@ -41,7 +41,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
+        _spec, args = self.validate_argument_spec(
             argument_spec={
                 "jid": {"type": "str", "required": True},
                 "progress_file": {"type": "path"},

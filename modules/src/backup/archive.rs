@@ -256,7 +256,8 @@ pub fn check_restorable(facts: &BackupFacts, target_version: &str) -> Result<(),
         .ok_or_else(|| not_restorable("the target version is not an engine version".into()))?;
     let backup = EngineVersion::parse(&facts.engine_version)
         .ok_or_else(|| BackupError::BadVersion(facts.engine_version.clone()))?;
-    policy::check_restorable(&backup, &target, &facts.checksum_files).map_err(not_restorable)
+    policy::check_restorable(&backup, &target, &facts.checksum_files)
+        .map_err(|refusal| not_restorable(refusal.to_string()))
 }
 
 /// Runs `consume` on a new thread over what `produce` writes into the pipe. A producer

@@ -129,13 +129,50 @@ impl fmt::Display for EngineVersion {
     }
 }
 
+/// Why engine-backup of the target refuses a backup, in engine-backup's terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Neither the same major.minor nor an allowed upgrade pair.
+    #[error("engine-backup restores only the same major.minor or the upgrades {pairs}")]
+    NotPaired {
+        /// The allowed pairs, `from -> to`, comma-separated.
+        pairs: String,
+    },
+    /// A backup newer than the installed engine of the same line.
+    #[error("engine-backup {since} and later refuse a backup newer than the installed engine")]
+    NewerThanTarget {
+        /// The engine-backup release that brought the rule in.
+        since: &'static str,
+    },
+    /// A backup older than the minimum the target accepts from its line.
+    #[error(
+        "engine-backup {target_since} and later refuse backups of {backup_line} older than {backup_at_least}: {why}"
+    )]
+    TooOld {
+        /// The engine-backup release that brought the rule in.
+        target_since: &'static str,
+        /// The backup's major.minor.
+        backup_line: &'static str,
+        /// The oldest backup version accepted.
+        backup_at_least: &'static str,
+        /// Why the rule exists.
+        why: &'static str,
+    },
+    /// The archive lacks every checksum file the target verifies.
+    #[error("its engine-backup verifies only ./{readable}, which the archive lacks")]
+    NoReadableChecksum {
+        /// The checksum files the target reads, `, ./`-separated.
+        readable: String,
+    },
+}
+
 /// Whether engine-backup of `target` restores a backup made by `backup` and holding the
-/// checksum files `hashers`; the error is why not, in engine-backup's terms.
+/// checksum files `hashers`; the error is why not.
 pub fn check_restorable(
     backup: &EngineVersion,
     target: &EngineVersion,
     hashers: &[Hasher],
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let version = |text| EngineVersion::parse(text).expect("constant");
     let same_line = backup.line() == target.line();
     let paired = RESTORE_PAIRS
@@ -146,34 +183,34 @@ pub fn check_restorable(
             .iter()
             .map(|(from, to)| format!("{from} -> {to}"))
             .collect();
-        return Err(format!(
-            "engine-backup restores only the same major.minor or the upgrades {}",
-            pairs.join(", ")
-        ));
+        return Err(Refusal::NotPaired {
+            pairs: pairs.join(", "),
+        });
     }
     if same_line && target.at_least(&version(NOT_NEWER_SINCE)) && !target.at_least(backup) {
-        return Err(format!(
-            "engine-backup {NOT_NEWER_SINCE} and later refuse a backup newer than the installed engine"
-        ));
+        return Err(Refusal::NewerThanTarget {
+            since: NOT_NEWER_SINCE,
+        });
     }
     for rule in &MINIMUM_BACKUPS {
         if target.at_least(&version(rule.target_since))
             && backup.line() == rule.backup_line
             && !backup.at_least(&version(rule.backup_at_least))
         {
-            return Err(format!(
-                "engine-backup {} and later refuse backups of {} older than {}: {}",
-                rule.target_since, rule.backup_line, rule.backup_at_least, rule.why
-            ));
+            return Err(Refusal::TooOld {
+                target_since: rule.target_since,
+                backup_line: rule.backup_line,
+                backup_at_least: rule.backup_at_least,
+                why: rule.why,
+            });
         }
     }
     let readable = read_hashers(target);
     if !hashers.iter().any(|h| readable.contains(h)) {
         let names: Vec<&str> = readable.iter().map(|h| h.member()).collect();
-        return Err(format!(
-            "its engine-backup verifies only ./{}, which the archive lacks",
-            names.join(", ./")
-        ));
+        return Err(Refusal::NoReadableChecksum {
+            readable: names.join(", ./"),
+        });
     }
     Ok(())
 }
@@ -188,6 +225,7 @@ mod tests {
 
     fn restorable(backup: &str, target: &str) -> Result<(), String> {
         check_restorable(&v(backup), &v(target), &[written_hasher(&v(backup))])
+            .map_err(|refusal| refusal.to_string())
     }
 
     #[test]
@@ -244,7 +282,9 @@ mod tests {
 
     #[test]
     fn an_older_target_needs_the_md5sum_it_knows() {
-        let error = check_restorable(&v("4.3.3.2"), &v("4.3.2"), &[Hasher::Sha256sum]).unwrap_err();
+        let error = check_restorable(&v("4.3.3.2"), &v("4.3.2"), &[Hasher::Sha256sum])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("only ./md5sum"), "{error}");
         assert!(check_restorable(&v("4.3.2"), &v("4.4.2"), &[Hasher::Md5sum]).is_ok());
     }
