@@ -194,6 +194,25 @@ pub fn volume_access(name: &str, path: &Path, access: &Access) -> Check {
 /// parent will be created for it by he_cloudinit, but its own parent must exist).
 pub fn iso_reachable(iso: &Path, qemu: &Identity) -> Check {
     let name = "cloud-init ISO directory";
+    match std::fs::metadata(iso) {
+        Ok(metadata) if !metadata.is_file() => {
+            let problem = "exists and is not a regular file";
+            return Check::failed(
+                name,
+                format!("option 'cloudinit_iso': {} {problem}", iso.display()),
+            );
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Check::failed(
+                name,
+                format!(
+                    "option 'cloudinit_iso': {} cannot be inspected: {e}",
+                    iso.display()
+                ),
+            );
+        }
+        _ => {}
+    }
     let parent = iso.parent().unwrap_or(Path::new("/"));
     let probe = match parent.exists() {
         true => iso.to_path_buf(),
@@ -398,5 +417,35 @@ mod tests {
         let message = failures(&checks).unwrap();
         assert!(message.ends_with("guestfish launch: no appliance\nISO tool: missing"));
         assert_eq!(failures(&checks[..1]), None);
+    }
+
+    /// A cloud-init ISO path that is a directory or a looping link is named; a missing one in
+    /// an existing directory is fine (he_cloudinit writes it).
+    #[test]
+    fn a_cloudinit_iso_of_the_wrong_type_or_looping_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (looping, other) = (dir.path().join("loop"), dir.path().join("loop.other"));
+        std::os::unix::fs::symlink(&other, &looping).unwrap();
+        std::os::unix::fs::symlink(&looping, &other).unwrap();
+        let me = Identity {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            groups: Vec::new(),
+        };
+        for (iso, problem) in [
+            (dir.path().to_path_buf(), "exists and is not a regular file"),
+            (
+                looping,
+                "cannot be inspected: Too many levels of symbolic links",
+            ),
+        ] {
+            let check = iso_reachable(&iso, &me);
+            assert!(!check.ok);
+            let expected = format!("option 'cloudinit_iso': {} {problem}", iso.display());
+            assert!(check.detail.starts_with(&expected), "{}", check.detail);
+        }
+        assert!(iso_reachable(&dir.path().join("seed.iso"), &me).ok);
+        let missing = dir.path().join("missing").join("deeper").join("seed.iso");
+        assert!(!iso_reachable(&missing, &me).ok);
     }
 }
