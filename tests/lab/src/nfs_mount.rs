@@ -684,8 +684,12 @@ impl fuser::Filesystem for SquashingFs {
                     return Err(Errno::EACCES);
                 }
             }
-            let file = open_export(&path, flags, Some(mode & !umask & 0o7777)).map_err(errno)?;
+            let mode = mode & !umask & 0o7777;
+            let file = open_export(&path, flags, Some(mode)).map_err(errno)?;
             if !existed {
+                // The caller's umask applies, not the server's.
+                file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+                    .map_err(errno)?;
                 self.own(&caller, &path)?;
             }
             Ok((self.attr(&path)?.0, file))
