@@ -212,17 +212,43 @@ impl Access {
 #[serde(deny_unknown_fields)]
 pub struct HostIds {
     /// vdsm's uid.
-    #[serde(default = "vdsm_uid")]
+    #[serde(default = "vdsm_uid", deserialize_with = "numeric_id")]
     pub vdsm_uid: u32,
     /// The kvm group's gid.
-    #[serde(default = "kvm_gid")]
+    #[serde(default = "kvm_gid", deserialize_with = "numeric_id")]
     pub kvm_gid: u32,
     /// qemu's uid.
-    #[serde(default = "qemu_uid")]
+    #[serde(default = "qemu_uid", deserialize_with = "numeric_id")]
     pub qemu_uid: u32,
     /// qemu's primary gid.
-    #[serde(default = "qemu_gid")]
+    #[serde(default = "qemu_gid", deserialize_with = "numeric_id")]
     pub qemu_gid: u32,
+}
+
+/// A user or group id given as a number or as a numeric string: ansible-core 2.16 templates
+/// `module_defaults` values (`"{{ he_vdsm_uid | default(36) | int }}"`) into strings.
+fn numeric_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrText {
+        Number(u64),
+        Text(String),
+    }
+    let invalid = |given: String| {
+        serde::de::Error::custom(format!(
+            "expected a user or group id (0 to {}), got {given}",
+            u32::MAX
+        ))
+    };
+    match NumberOrText::deserialize(deserializer)? {
+        NumberOrText::Number(number) => {
+            u32::try_from(number).map_err(|_| invalid(number.to_string()))
+        }
+        NumberOrText::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("'{text}'"))),
+    }
 }
 
 fn vdsm_uid() -> u32 {
@@ -292,6 +318,26 @@ mod tests {
 
     fn vdsm() -> Identity {
         HostIds::default().storage_owner()
+    }
+
+    #[test]
+    fn ids_are_numbers_or_numeric_strings_and_a_bad_one_is_named() {
+        let take = |value: serde_json::Value| {
+            let serde_json::Value::Object(mut options) = value else {
+                unreachable!()
+            };
+            HostIds::take(&mut options)
+        };
+        let ids = take(serde_json::json!({"vdsm_uid": "37", "kvm_gid": 38})).unwrap();
+        assert_eq!((ids.vdsm_uid, ids.kvm_gid, ids.qemu_uid), (37, 38, 107));
+        for bad in [
+            serde_json::json!("kvm"),
+            serde_json::json!(-1),
+            serde_json::json!(1u64 << 40),
+        ] {
+            let error = take(serde_json::json!({ "kvm_gid": bad })).unwrap_err();
+            assert!(error.0.contains("kvm_gid"), "{error}");
+        }
     }
 
     #[test]

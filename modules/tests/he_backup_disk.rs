@@ -172,3 +172,34 @@ fn option_errors() {
     run(None, json!({"state": "gone"}), work.path())
         .assert_failed_with("option 'state': invalid choice");
 }
+
+/// he_conf and ca_file given as a missing path, a looping link or a directory fail naming
+/// the input and the path; no disk is created.
+#[test]
+fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
+    let engine = FakeEngine::start(Profile::default());
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
+    std::os::unix::fs::symlink(&other, &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    let a_dir = dir.join("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    let missing = dir.join("missing");
+    for (option, message) in [
+        ("he_conf", "cannot read hosted-engine configuration {}: "),
+        ("ca_file", "option 'ca_file': cannot read {}: "),
+    ] {
+        for (path, reason) in [
+            (&missing, "No such file"),
+            (&looping, "Too many levels of symbolic links"),
+            (&a_dir, "Is a directory"),
+        ] {
+            let extra = json!({"name": NAME, option: path});
+            let run = run(Some(&engine.url()), extra, dir);
+            run.assert_failed_with(&message.replace("{}", &path.display().to_string()));
+            run.assert_failed_with(reason);
+        }
+    }
+    assert!(posts(&engine).is_empty(), "a disk was created");
+}

@@ -526,3 +526,77 @@ fn stop_in_check_mode_runs_nothing() {
         "up"
     );
 }
+
+/// Every path option given a missing path, a looping link or a path of the wrong type fails
+/// naming the option and the path, before the VM is started. A missing channel (qemu makes
+/// the socket) or work_dir (made for the vm.conf copy) is not wrong.
+#[test]
+fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
+    let host = Host::new("down", HEALTHY);
+    let (looping, other) = (host.path("loop"), host.path("loop.other"));
+    std::os::unix::fs::symlink(&other, &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    let a_dir = host.path("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    let a_file = host.path("a-file");
+    std::fs::write(&a_file, "x").unwrap();
+    let missing = host.path("missing");
+    let he_conf = "cannot read hosted-engine configuration {}";
+    let vm_conf = "cannot read vm.conf {}";
+    let cdrom = "option 'cdrom': {} does not exist (or is not a file)";
+    let cases = [
+        ("he_conf", &missing, he_conf, "No such file"),
+        (
+            "he_conf",
+            &looping,
+            he_conf,
+            "Too many levels of symbolic links",
+        ),
+        ("he_conf", &a_dir, he_conf, "Is a directory"),
+        ("vm_conf", &missing, vm_conf, "No such file"),
+        (
+            "vm_conf",
+            &looping,
+            vm_conf,
+            "Too many levels of symbolic links",
+        ),
+        ("vm_conf", &a_dir, vm_conf, "Is a directory"),
+        ("cdrom", &missing, cdrom, ""),
+        ("cdrom", &looping, cdrom, ""),
+        ("cdrom", &a_dir, cdrom, ""),
+        (
+            "channel",
+            &looping,
+            "option 'channel': {} cannot be used",
+            "Too many levels",
+        ),
+        (
+            "channel",
+            &a_file,
+            "option 'channel': {} exists and is not a socket",
+            "",
+        ),
+        (
+            "work_dir",
+            &looping,
+            "option 'work_dir': {} cannot be used",
+            "Too many levels",
+        ),
+        (
+            "work_dir",
+            &a_file,
+            "option 'work_dir': {} exists and is not a directory",
+            "",
+        ),
+    ];
+    for (option, path, message, reason) in cases {
+        let mut args = host.boot_args();
+        args[option] = json!(path);
+        let run = host.run(args);
+        run.assert_failed_with(&message.replace("{}", &path.display().to_string()));
+        run.assert_failed_with(reason);
+        assert_eq!(run.result["changed"], json!(false), "{option}");
+    }
+    assert!(host.starts().is_empty());
+    assert_eq!(std::fs::read_to_string(&a_file).unwrap(), "x");
+}

@@ -445,3 +445,38 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
         "{lines:#?}"
     );
 }
+
+/// dest given as a directory, a looping link or under a missing directory's missing child
+/// (only the last directory is created) fails naming the option and its path, in check mode
+/// too, and writes nothing.
+#[test]
+fn dest_names_the_input_when_a_directory_a_loop_or_in_a_missing_directory() {
+    let work = qemu_may_enter_tempdir();
+    let dir = work.path();
+    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
+    std::os::unix::fs::symlink(&other, &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    let a_dir = dir.join("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    let deep = dir.join("missing").join("deeper").join("seed.iso");
+    for (dest, problem) in [
+        (&a_dir, "exists and is not a regular file".to_string()),
+        (&looping, "Too many levels of symbolic links".to_string()),
+        (
+            &deep,
+            format!("{}: No such file", deep.parent().unwrap().display()),
+        ),
+    ] {
+        for check_mode in [true, false] {
+            let mut bad = args(dest);
+            bad["_ansible_check_mode"] = json!(check_mode);
+            let run = run_module("he_cloudinit", bad, dir, None);
+            run.assert_failed_with("option 'dest': ");
+            run.assert_failed_with(&dest.display().to_string());
+            run.assert_failed_with(&problem);
+        }
+    }
+    assert_eq!(std::fs::read_dir(&a_dir).unwrap().count(), 0);
+    assert!(std::fs::symlink_metadata(&looping).unwrap().is_symlink());
+    assert!(!dir.join("missing").exists());
+}

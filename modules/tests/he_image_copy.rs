@@ -904,6 +904,21 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     ] {
         copy_module(json!({"src": image, "dest": dest}), dir).assert_failed_with(&message);
     }
+    // state_dir: a missing one is created when needed; a file or a loop is refused.
+    for (state_dir, problem) in [
+        (&file, "is not a directory"),
+        (
+            &looping,
+            "cannot be used: Too many levels of symbolic links",
+        ),
+    ] {
+        let args = json!({"src": image, "dest": dir.join("dest.raw"), "state_dir": state_dir});
+        copy_module(args, dir).assert_failed_with(&format!(
+            "option 'state_dir': {} {problem}",
+            state_dir.display()
+        ));
+        assert!(!dir.join("dest.raw").exists(), "state_dir: dest written");
+    }
 }
 
 /// Run as root, volumes are opened as vdsm:kvm (SPEC 6.6): a volume only root may read (as

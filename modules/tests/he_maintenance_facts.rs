@@ -260,3 +260,51 @@ fn protocol_errors_still_print_one_failed_json_object() {
         .unwrap();
     parse("he_maintenance_facts", invalid).assert_failed_with("malformed module arguments");
 }
+
+/// he_conf given as a missing file, a looping link or a directory fails naming the input and
+/// its path.
+#[test]
+fn he_conf_names_the_input_when_missing_unreadable_or_a_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
+    std::os::unix::fs::symlink(&other, &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    for (path, reason) in [
+        (dir.join("missing"), "No such file"),
+        (looping, "Too many levels of symbolic links"),
+        (dir.to_path_buf(), "Is a directory"),
+    ] {
+        let run = run_with_status("vm-status-here.json", &[], json!({"he_conf": path}));
+        run.assert_failed_with(&format!(
+            "cannot read hosted-engine configuration {}: {reason}",
+            path.display()
+        ));
+    }
+}
+
+/// vdsm_pki_dir given as a missing directory, a looping link or a file fails naming the
+/// option and the file it could not read.
+#[test]
+fn vdsm_pki_dir_names_the_input_when_missing_unreadable_or_a_file() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
+    std::os::unix::fs::symlink(&other, &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    let a_file = dir.join("a-file");
+    std::fs::write(&a_file, "x").unwrap();
+    for (pki_dir, reason) in [
+        (dir.join("missing"), "No such file"),
+        (looping, "Too many levels of symbolic links"),
+        (a_file, "Not a directory"),
+    ] {
+        let args = json!({"he_conf": he_conf(), "vdsm_pki_dir": pki_dir});
+        let run = run_with_status("vm-status-here.json", &[], args);
+        run.assert_failed_with(&format!(
+            "option 'vdsm_pki_dir': vdsm CA certificate {}/certs/cacert.pem: ",
+            pki_dir.display()
+        ));
+        run.assert_failed_with(reason);
+    }
+}

@@ -28,7 +28,9 @@ impl Lab {
 
     fn run(&self, args: Value) -> Run {
         let mut args = with_vdsm(&self.status, args);
-        args["he_conf"] = json!(self.status["he_conf"]);
+        if args.get("he_conf").is_none() {
+            args["he_conf"] = json!(self.status["he_conf"]);
+        }
         let bin_dir = PathBuf::from(self.status["bin_dir"].as_str().unwrap());
         run_module("he_preflight", args, self.lab.work(), Some(&bin_dir))
     }
@@ -123,6 +125,47 @@ fn each_missing_piece_is_named_with_where_it_was_looked_for() {
     ));
     run.assert_failed_with("ISO tool: neither xorriso nor genisoimage is installed");
     assert_eq!(run.result["changed"], json!(false));
+}
+
+/// he_conf given as a missing path, a looping link or a directory, and cloudinit_iso as a
+/// looping link or a directory, fail naming the input and the path.
+#[test]
+fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
+    let lab = Lab::init();
+    let work = lab.lab.work();
+    let (looping, other) = (work.join("loop"), work.join("loop.other"));
+    std::os::unix::fs::symlink(&other, &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    let a_dir = work.join("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    let base = json!({"guestfish_launch": false, "cloudinit_iso": lab.iso()});
+    for (path, reason) in [
+        (work.join("missing"), "No such file"),
+        (looping.clone(), "Too many levels of symbolic links"),
+        (a_dir.clone(), "Is a directory"),
+    ] {
+        let mut args = base.clone();
+        args["he_conf"] = json!(path);
+        let run = lab.run(args);
+        run.assert_failed_with(&format!(
+            "cannot read hosted-engine configuration {}: {reason}",
+            path.display()
+        ));
+    }
+    for (path, problem) in [
+        (
+            looping,
+            "cannot be inspected: Too many levels of symbolic links",
+        ),
+        (a_dir, "exists and is not a regular file"),
+    ] {
+        let mut args = base.clone();
+        args["cloudinit_iso"] = json!(path);
+        lab.run(args).assert_failed_with(&format!(
+            "cloud-init ISO directory: option 'cloudinit_iso': {} {problem}",
+            path.display()
+        ));
+    }
 }
 
 fn which(program: &str) -> PathBuf {

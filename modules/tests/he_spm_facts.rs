@@ -330,3 +330,78 @@ fn bad_options_are_named_before_any_request() {
     )
     .assert_failed_with("option 'ca_fingerprint'");
 }
+
+/// ca_file, ca_dest and he_conf given as a missing path, a looping link or a directory fail
+/// naming the option and the path; nothing is written.
+#[test]
+fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
+    let engine = FakeEngine::start(Profile::default());
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
+    std::os::unix::fs::symlink(&other, &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    let a_dir = dir.join("a-dir");
+    std::fs::create_dir(&a_dir).unwrap();
+    let missing = dir.join("missing");
+    let deep = missing.join("ca.pem");
+    let cases = [
+        (
+            "ca_file",
+            &missing,
+            "option 'ca_file': cannot read {}: No such file",
+        ),
+        (
+            "ca_file",
+            &looping,
+            "option 'ca_file': cannot read {}: Too many levels",
+        ),
+        (
+            "ca_file",
+            &a_dir,
+            "option 'ca_file': cannot read {}: Is a directory",
+        ),
+        (
+            "ca_dest",
+            &deep,
+            "option 'ca_dest': {} is in {}/missing, which cannot be used: No such file",
+        ),
+        (
+            "ca_dest",
+            &looping,
+            "option 'ca_dest': {} cannot be inspected: Too many levels",
+        ),
+        (
+            "ca_dest",
+            &a_dir,
+            "option 'ca_dest': {} exists and is not a regular file",
+        ),
+        (
+            "he_conf",
+            &missing,
+            "cannot read hosted-engine configuration {}: No such file",
+        ),
+        (
+            "he_conf",
+            &looping,
+            "cannot read hosted-engine configuration {}: Too many levels",
+        ),
+        (
+            "he_conf",
+            &a_dir,
+            "cannot read hosted-engine configuration {}: Is a directory",
+        ),
+    ];
+    for (option, path, message) in cases {
+        for check_mode in [true, false] {
+            let extra = json!({option: path, "_ansible_check_mode": check_mode});
+            let run = run(&engine.url(), extra, dir);
+            let expected = message
+                .replacen("{}", &path.display().to_string(), 1)
+                .replace("{}", &dir.display().to_string());
+            run.assert_failed_with(&expected);
+        }
+    }
+    assert_eq!(std::fs::read_dir(&a_dir).unwrap().count(), 0);
+    assert!(!missing.exists());
+}

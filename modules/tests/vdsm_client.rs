@@ -160,7 +160,8 @@ fn nothing_listening_and_missing_pki_files_are_named() {
     });
     let error = vdsm.hardware_info().unwrap_err().to_string();
     assert!(
-        error.starts_with("vdsm CA certificate") && error.contains("missing/certs/cacert.pem"),
+        error.starts_with("option 'vdsm_pki_dir': vdsm CA certificate")
+            && error.contains("missing/certs/cacert.pem"),
         "{error}"
     );
 }

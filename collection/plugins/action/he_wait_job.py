@@ -12,12 +12,16 @@ result, so a failed step fails this task with the module's message.
 Options: ``jid`` (the ``ansible_job_id`` of the started task), ``progress_file`` (the file the
 module rewrites, on the managed host; optional), ``interval`` (seconds between polls, default
 10; 0 polls without waiting). The async job's own ``async`` limit bounds the wait.
+
+A poll while the job runs starts no Python on the host: one ``cat`` of the job's status file
+(which async_wrapper replaces whole, by a rename) and of the progress file. async_status has
+the last word: it is asked as soon as that look does not show a running job.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import shlex
 import time
 
 from ansible.errors import AnsibleActionFail
@@ -28,6 +32,7 @@ from ansible.utils.display import Display
 display = Display()
 
 NO_PROGRESS_YET = "started, no progress reported yet"
+SEPARATOR = "--he-wait-job-progress--"
 # Keys async_status adds to a job's result; the step's own result is returned without them.
 ASYNC_KEYS = ("ansible_job_id", "results_file", "started", "finished")
 
@@ -54,45 +59,56 @@ class ActionModule(ActionBase):
         started = time.monotonic()
         polls = 0
         while True:
-            status = self._job_status(args["jid"], task_vars)
-            if status.get("finished"):
-                return self._step_result(status, polls)
-            if status.get("failed"):
-                # async_status itself failed (no such job, unreadable job file).
-                return status
+            text = self._look(args["jid"], args["progress_file"])
+            if text is None:
+                status = self._job_status(args["jid"], task_vars)
+                if status.get("finished"):
+                    return self._step_result(status, polls)
+                if status.get("failed"):
+                    # async_status itself failed (no such job, unreadable job file).
+                    return status
+                text = NO_PROGRESS_YET
             polls += 1
             elapsed_s = int(time.monotonic() - started)
-            text = self._progress_text(args["progress_file"], task_vars)
             display.display(f"  [{host}] {elapsed_s} s: {text}")
             self._wait(args["interval"], args["progress_file"], task_vars)
 
-    def _job_status(self, jid, task_vars):
-        """The job's status as async_status reports it (its result once finished)."""
-        async_dir = self._remote_expand_user(
+    def _async_dir(self):
+        """Where async_wrapper keeps the jobs' status files on the host."""
+        return self._remote_expand_user(
             self.get_shell_option("async_dir", default="~/.ansible_async")
         )
+
+    def _job_status(self, jid, task_vars):
+        """The job's status as async_status reports it (its result once finished)."""
         return self._execute_module(
             module_name="ansible.legacy.async_status",
-            module_args={"jid": jid, "_async_dir": async_dir},
+            module_args={"jid": jid, "_async_dir": self._async_dir()},
             task_vars=task_vars,
         )
 
-    def _progress_text(self, progress_file, task_vars):
-        """The last line the module wrote to its progress file, or that it wrote none yet."""
+    def _look(self, jid, progress_file):
+        """The progress text of the running job, from one `cat` on the host; None when the job
+        does not show as running there (finished, failed or unreadable: ask async_status)."""
+        job_file = self._connection._shell.join_path(self._async_dir(), jid)
+        command = "cat " + shlex.quote(job_file)
+        if progress_file:
+            command += f"; echo; echo {SEPARATOR}; cat {shlex.quote(progress_file)} 2>/dev/null"
+        out = self._low_level_execute_command(command, sudoable=True)
+        job_text, _separator, progress = to_text(out.get("stdout", "")).partition(SEPARATOR)
+        try:
+            job = json.loads(job_text)
+        except ValueError:
+            return None
+        if not (isinstance(job, dict) and job.get("started") == 1 and job.get("finished") == 0):
+            return None
         if not progress_file:
             return "running"
-        read = self._execute_module(
-            module_name="ansible.legacy.slurp",
-            module_args={"src": progress_file},
-            task_vars=task_vars,
-        )
-        if read.get("failed") or "content" not in read:
-            return NO_PROGRESS_YET
         try:
-            record = json.loads(to_text(base64.b64decode(read["content"])))
+            record = json.loads(progress)
         except ValueError:
             return NO_PROGRESS_YET
-        return to_text(record.get("text", NO_PROGRESS_YET))
+        return to_text(record.get("text", NO_PROGRESS_YET)) if isinstance(record, dict) else NO_PROGRESS_YET
 
     def _wait(self, interval, progress_file, task_vars):
         """Waits `interval` seconds, or less when the progress file says the step finished."""

@@ -11,6 +11,8 @@ options:
     description:
       - Directory of the run logs. The module appends to C(<log_dir>/<run_id>.log) (mode 0600,
         secrets masked) so a failed run can be diagnosed.
+      - A directory that cannot be created or written (a file, a looping link) fails the task
+        before the module does anything.
     type: path
     default: /var/log/ovirt-hosted-engine-upgrade
   run_id:
@@ -28,5 +30,8 @@ options:
       - For long steps started with C(async) and C(poll=0), so a playbook can show the
         operator the progress while it waits (the shipped playbooks do, every 10 s).
       - Written in check mode too, like the run log. Secrets are masked.
+      - A path that exists as something other than a regular file, cannot be looked at (a
+        looping link) or is in a missing directory fails the task before the module does
+        anything.
     type: path
 """

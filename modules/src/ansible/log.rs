@@ -15,8 +15,8 @@ pub const DEFAULT_LOG_DIR: &str = "/var/log/ovirt-hosted-engine-upgrade";
 /// Opens (appending) `<log_dir>/<run_id>.log` and routes `tracing` events into it.
 ///
 /// Returns the log file path and the dispatcher that writes to it; the runner makes it the
-/// default for the module's run. Failing to open the log is not fatal to the module: the
-/// caller turns the error into a warning.
+/// default for the module's run. Failing to open the log refuses the run: the caller names
+/// `log_dir` in the error.
 pub fn start(
     log_dir: &Path,
     run_id: &str,

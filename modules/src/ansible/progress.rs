@@ -33,8 +33,11 @@ impl ProgressFile {
             .truncate(true)
             .mode(0o600)
             .open(&partial)?;
-        file.write_all(format!("{record}\n").as_bytes())?;
-        std::fs::rename(&partial, &self.path)
+        file.write_all(format!("{record}\n").as_bytes())
+            .and_then(|()| std::fs::rename(&partial, &self.path))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&partial);
+            })
     }
 }
 
@@ -47,6 +50,19 @@ impl ProgressFile {
                 self.path.display()
             );
         }
+    }
+}
+
+/// The progress file is replaced on every report: refuse a path that exists as anything but
+/// a regular file, or that cannot be looked at (a looping link), rather than replace it.
+fn refuse_non_file(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it exists and is not a regular file",
+        )),
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
     }
 }
 
@@ -83,6 +99,7 @@ impl Reporter {
         module: &'static str,
         redactor: Redactor,
     ) -> io::Result<Self> {
+        refuse_non_file(&path)?;
         let file = ProgressFile {
             path,
             module,

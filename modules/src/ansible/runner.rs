@@ -35,8 +35,8 @@ pub struct Context {
     pub no_log: bool,
     /// The run id shared by the modules of one playbook run (names the log file).
     pub run_id: String,
-    /// The run log file, when it could be opened.
-    pub log_file: Option<PathBuf>,
+    /// The run log file.
+    pub log_file: PathBuf,
     /// Where long steps show what they are doing (the task's `progress_file`).
     pub progress: Reporter,
     warnings: Vec<String>,
@@ -111,7 +111,10 @@ pub fn execute<M: Module>(args: ModuleArgs) -> (Value, bool) {
         Ok(common) => common,
         Err(error) => return finish(failure_json(&error.0), invocation, &redactor, true),
     };
-    let (mut context, dispatch) = start_context::<M>(&internal, common, &redactor);
+    let (mut context, dispatch) = match start_context::<M>(&internal, common, &redactor) {
+        Ok(started) => started,
+        Err(message) => return finish(failure_json(&message), invocation, &redactor, true),
+    };
     tracing::dispatcher::with_default(&dispatch, || {
         let outcome = M::Options::take(&mut options)
             .map_err(anyhow::Error::from)
@@ -144,25 +147,22 @@ fn report<M: Module>(outcome: anyhow::Result<Outcome>, want_diff: bool) -> (Valu
     }
 }
 
+/// Opens the run log and the progress file; either failing is a refusal naming its option,
+/// before the module runs.
 fn start_context<M: Module>(
     internal: &InternalArgs,
     common: CommonOptions,
     redactor: &Redactor,
-) -> (Context, Dispatch) {
+) -> Result<(Context, Dispatch), String> {
     let run_id = common.run_id.unwrap_or_else(default_run_id::<M>);
     let log_dir = common.log_dir;
-    let mut warnings = Vec::new();
-    let (log_file, dispatch) =
-        match log::start(&log_dir, &run_id, internal.verbosity, redactor.clone()) {
-            Ok((path, dispatch)) => (Some(path), dispatch),
-            Err(error) => {
-                warnings.push(format!(
-                    "cannot write the run log under {}: {error}",
-                    log_dir.display()
-                ));
-                (None, Dispatch::none())
-            }
-        };
+    let (log_file, dispatch) = log::start(&log_dir, &run_id, internal.verbosity, redactor.clone())
+        .map_err(|error| {
+            format!(
+                "option 'log_dir': cannot write the run log under {}: {error}",
+                log_dir.display()
+            )
+        })?;
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!(
             check_mode = internal.check_mode,
@@ -172,16 +172,14 @@ fn start_context<M: Module>(
         )
     });
     let progress = match common.progress_file {
-        Some(path) => match Reporter::start(path.clone(), M::NAME, redactor.clone()) {
-            Ok(progress) => progress,
-            Err(error) => {
-                warnings.push(format!(
-                    "cannot write the progress file {}: {error}",
+        Some(path) => {
+            Reporter::start(path.clone(), M::NAME, redactor.clone()).map_err(|error| {
+                format!(
+                    "option 'progress_file': cannot write the progress file {}: {error}",
                     path.display()
-                ));
-                Reporter::none()
-            }
-        },
+                )
+            })?
+        }
         None => Reporter::none(),
     };
     let context = Context {
@@ -191,9 +189,9 @@ fn start_context<M: Module>(
         run_id,
         log_file,
         progress,
-        warnings,
+        warnings: Vec::new(),
     };
-    (context, dispatch)
+    Ok((context, dispatch))
 }
 
 /// The last progress record: the module's message, or that it finished.
@@ -257,9 +255,7 @@ fn add_context_keys(result: &mut Value, context: &Context) {
     if !context.warnings.is_empty() {
         result["warnings"] = json!(context.warnings);
     }
-    if let Some(path) = &context.log_file {
-        result["log_file"] = json!(path);
-    }
+    result["log_file"] = json!(context.log_file);
     result["run_id"] = json!(context.run_id);
 }
 
@@ -453,5 +449,45 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&log_path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    /// A log_dir or progress_file that is missing its parent, a looping link or of the wrong
+    /// type refuses the run before the module runs, naming the option and the path.
+    #[test]
+    fn bad_log_dir_or_progress_file_refuses_the_run_naming_the_option() {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path();
+        let (a, b) = (dir.join("loop"), dir.join("loop.other"));
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let file = dir.join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let a_dir = dir.join("a-dir");
+        std::fs::create_dir(&a_dir).unwrap();
+        let logs = dir.join("logs");
+        let cases = [
+            ("log_dir", a.clone()),
+            ("log_dir", file.clone()),
+            ("progress_file", a.clone()),
+            ("progress_file", a_dir.clone()),
+            ("progress_file", dir.join("missing").join("p.json")),
+        ];
+        for (option, path) in cases {
+            let mut args = json!({"word": "hi", "log_dir": logs, "run_id": "test-run"});
+            args[option] = json!(path);
+            let (result, failed) =
+                execute::<Echo>(ModuleArgs::from_json(&args.to_string()).unwrap());
+            assert!(failed, "{option} {}: {result}", path.display());
+            let msg = result["msg"].as_str().unwrap();
+            assert!(
+                msg.starts_with(&format!("option '{option}': ")),
+                "{option}: {msg}"
+            );
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert!(result.get("word").is_none(), "the module ran: {result}");
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+        assert_eq!(std::fs::read_dir(&a_dir).unwrap().count(), 0);
+        assert!(std::fs::symlink_metadata(&a).unwrap().is_symlink());
     }
 }

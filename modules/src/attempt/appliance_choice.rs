@@ -19,7 +19,9 @@ pub struct ChosenAppliance {
 #[derive(Debug, thiserror::Error)]
 pub enum ChoiceError {
     /// The directory cannot be listed.
-    #[error("cannot list the appliance descriptions in {dir}: {source}")]
+    #[error(
+        "option 'appliance_desc_dir': cannot list the appliance descriptions in {dir}: {source}"
+    )]
     Unlistable {
         dir: PathBuf,
         source: std::io::Error,
@@ -30,6 +32,9 @@ pub enum ChoiceError {
     /// A description file is broken.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// The OVA the operator named is missing, unreadable or not a file.
+    #[error("option 'appliance_ova': {path} {problem}")]
+    GivenOva { path: PathBuf, problem: String },
 }
 
 /// An OVA the operator named (`he_appliance_ova`), with its SHA-1 and version.
@@ -47,16 +52,27 @@ pub struct GivenOva {
 pub fn choose(given: Option<GivenOva>, desc_dir: &Path) -> Result<ChosenAppliance, ChoiceError> {
     match given {
         Some(ova) => Ok(ChosenAppliance {
+            // Checked here, before the downtime starts, not when the copy opens it.
             appliance: Appliance {
                 description: "he_appliance_ova".into(),
                 version: ova.version,
-                path: ova.path,
                 sha1sum: ova.sha1.to_ascii_lowercase(),
+                path: check_given(ova.path)?,
             },
             description_file: None,
         }),
         None => newest_described(desc_dir),
     }
+}
+
+/// The operator's OVA must be a regular file that can be looked at.
+fn check_given(path: PathBuf) -> Result<PathBuf, ChoiceError> {
+    let problem = match std::fs::metadata(&path) {
+        Ok(metadata) if metadata.is_file() => return Ok(path),
+        Ok(_) => "is not a regular file".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Err(ChoiceError::GivenOva { path, problem })
 }
 
 /// The newest appliance described in `dir` (by version; the last file name on a tie).

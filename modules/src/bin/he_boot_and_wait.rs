@@ -93,8 +93,8 @@ fn started(
 ) -> anyhow::Result<Outcome> {
     let host_id = conf.host_id()?;
     let settings = boot.settings(options.poll_interval.duration().max(MIN_POLL_INTERVAL));
-    let work_dir = (options.work_dir.clone())
-        .or_else(|| context.log_file.as_ref()?.parent().map(PathBuf::from));
+    let work_dir =
+        (options.work_dir.clone()).or_else(|| context.log_file.parent().map(PathBuf::from));
     let copy_path = work_dir.map(|dir| dir.join(format!("{}.vm.conf", context.run_id)));
     let plan = BootPlan::new(conf, boot.request(copy_path))?;
     let nothing_seen = |changed| {

@@ -10,7 +10,7 @@ use he_modules::image::appliance;
 use he_modules::image::digest::Algorithm;
 use he_modules::image::endpoint::Host;
 use he_modules::image::job::{self, DestinationSpec, Request, SourceSpec};
-use he_modules::image::safety::DEFAULT_STATE_DIR;
+use he_modules::image::safety::{self, DEFAULT_STATE_DIR};
 use he_modules::privilege::HostIds;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -94,6 +94,7 @@ impl Module for HeImageCopy {
     type Options = ((VdsmOptions, HostIds), Options);
 
     fn run(context: &mut Context, ((vdsm, ids), o): Self::Options) -> anyhow::Result<Outcome> {
+        safety::check_state_dir(&o.state_dir)?;
         let source = match (o.src, o.src_volume, o.src_ova, o.appliance_desc) {
             (Some(path), ..) => SourceSpec::Path(path),
             (_, Some(volume), ..) => SourceSpec::Volume(volume),

@@ -107,7 +107,7 @@ impl Module for HePreflight {
                         ok: planned.is_ok(),
                         detail: match &planned {
                             Ok(plan) => format!("{plan:?}"),
-                            Err(why) => why.clone(),
+                            Err(why) => why.to_string(),
                         },
                     });
                     space = planned.ok();

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionSet, Outcome};
 use he_modules::engine::hosts::{self, Host};
-use he_modules::engine::{clusters, datacenters, domains, storage_domains};
+use he_modules::engine::{ca, clusters, datacenters, domains, storage_domains};
 use he_modules::engine::{Connection, EngineOptions};
 use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::vdsm::options::VdsmOptions;
@@ -45,6 +45,9 @@ impl Module for HeSpmFacts {
         ((engine, vdsm), options): Self::Options,
     ) -> anyhow::Result<Outcome> {
         let settings = engine.settings()?;
+        if let Some(path) = &options.ca_dest {
+            ca::check_dest(path)?;
+        }
         let he_conf = HeConf::load(&options.he_conf)?;
         let sd_id = he_conf.sd_id()?.to_string();
         let hardware_uuid = vdsm
@@ -71,10 +74,12 @@ impl Module for HeSpmFacts {
         let ca_path = options.ca_dest.as_deref();
         let ca_changed = ca_path.is_some_and(|path| !engine.ca().is_stored_at(path));
         if let (true, false, Some(path)) = (ca_changed, context.check_mode, ca_path) {
-            engine
-                .ca()
-                .write_pem(path)
-                .with_context(|| format!("cannot write the engine CA to {}", path.display()))?;
+            engine.ca().write_pem(path).with_context(|| {
+                format!(
+                    "option 'ca_dest': cannot write the engine CA to {}",
+                    path.display()
+                )
+            })?;
         }
         let is_spm = this_host.is_some_and(|host| host.is_spm);
         let facts = json!({

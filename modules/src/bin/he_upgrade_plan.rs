@@ -7,7 +7,7 @@ use he_modules::attempt::appliance_choice::{self, GivenOva};
 use he_modules::attempt::policy::{CompatLevel, UpgradeVersions, VersionPolicy};
 use he_modules::attempt::restore::{self, ListedDisk, Wanted};
 use he_modules::attempt::{plan, AttemptRecord, Facts, Kind};
-use he_modules::image::safety::DEFAULT_STATE_DIR;
+use he_modules::image::safety::{check_state_dir, DEFAULT_STATE_DIR};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -79,17 +79,15 @@ impl Module for HeUpgradePlan {
     type Options = Options;
 
     fn run(_context: &mut Context, o: Options) -> anyhow::Result<Outcome> {
+        check_state_dir(&o.state_dir)?;
         let fact = match o.kind {
             Kind::Upgrade => upgrade(o)?,
             Kind::Rollback => rollback(o)?,
         };
-        let lines: Vec<&str> = fact["lines"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let msg = (fact["lines"].as_array().into_iter().flatten())
             .filter_map(Value::as_str)
-            .collect();
-        let msg = lines.join("; ");
+            .collect::<Vec<_>>()
+            .join("; ");
         tracing::info!("{msg}");
         Ok(Outcome::changed(false)
             .msg(msg)

@@ -43,6 +43,55 @@ pub fn existing_documents(dest: &Path) -> Option<Documents> {
     })
 }
 
+/// Refuses a `dest` that exists as something other than a regular file or cannot be looked
+/// at (a looping link), or whose directory is not one and cannot be made (only the last
+/// directory is created), before anything is written.
+pub fn check_dest(dest: &Path) -> Result<(), SeedError> {
+    let refuse = |why: String| {
+        Err(SeedError::Invalid {
+            option: "dest".into(),
+            why,
+        })
+    };
+    match std::fs::metadata(dest) {
+        Ok(metadata) if metadata.is_file() => return Ok(()),
+        Ok(_) => {
+            return refuse(format!(
+                "{} exists and is not a regular file",
+                dest.display()
+            ))
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return refuse(format!("cannot inspect {}: {e}", dest.display()))
+        }
+        Err(_) => {}
+    }
+    let parent = directory_of(dest);
+    match std::fs::metadata(parent) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => refuse(format!(
+            "{}: {} is not a directory",
+            dest.display(),
+            parent.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && directory_of(parent).is_dir() => {
+            Ok(())
+        }
+        Err(e) => refuse(format!(
+            "{}: cannot use its directory {}: {e}",
+            dest.display(),
+            parent.display()
+        )),
+    }
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Builds the ISO in a private directory next to `dest` and puts it in place (mode 0600,
 /// owned by `reader` when given) unless `dest` already holds the same bytes. A missing parent
 /// directory is created for `reader` alone (mode 0700), as the original did; every directory
@@ -53,10 +102,8 @@ pub fn write(
     documents: &Documents,
     reader: Option<&Identity>,
 ) -> Result<Written, SeedError> {
-    let parent = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    check_dest(dest)?;
+    let parent = directory_of(dest);
     let mut changed = false;
     if !parent.exists() {
         DirBuilder::new()
@@ -110,6 +157,7 @@ pub fn would_change(
     documents: &Documents,
     reader: Option<&Identity>,
 ) -> Result<bool, SeedError> {
+    check_dest(dest)?;
     if let Some(reader) = reader {
         if dest.parent().is_some_and(Path::exists) {
             check_reachable(dest, reader)?;

@@ -163,6 +163,40 @@ fn colon_hex(bytes: &[u8]) -> String {
         .join(":")
 }
 
+/// Refuses a `ca_dest` that exists as something other than a regular file, cannot be looked
+/// at (a looping link) or is not in an existing directory: checked before the engine is asked.
+pub fn check_dest(path: &Path) -> Result<(), EngineError> {
+    let refuse = |why: String| {
+        Err(EngineError::Input(format!(
+            "option 'ca_dest': {} {why}",
+            path.display()
+        )))
+    };
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => return Ok(()),
+        Ok(_) => return refuse("exists and is not a regular file".into()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return refuse(format!("cannot be inspected: {e}"))
+        }
+        Err(_) => {}
+    }
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(directory) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => refuse(format!(
+            "is in {}, which is not a directory",
+            directory.display()
+        )),
+        Err(e) => refuse(format!(
+            "is in {}, which cannot be used: {e}",
+            directory.display()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

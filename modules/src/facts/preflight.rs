@@ -41,8 +41,28 @@ impl Check {
     }
 }
 
+/// A program that is on none of the directories of PATH.
+#[derive(Debug, thiserror::Error)]
+#[error("{program} is not installed: not found on PATH ({})", searched_text(.searched))]
+pub struct NotOnPath {
+    /// The program looked for.
+    pub program: String,
+    /// The directories searched, in PATH order.
+    pub searched: Vec<PathBuf>,
+}
+
+fn searched_text(searched: &[PathBuf]) -> String {
+    match searched.is_empty() {
+        true => "PATH is empty".to_string(),
+        false => (searched.iter())
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":"),
+    }
+}
+
 /// `program` found in the directories of `path_variable` (PATH), or an error naming them.
-pub fn find_on_path(program: &str, path_variable: Option<OsString>) -> Result<PathBuf, String> {
+pub fn find_on_path(program: &str, path_variable: Option<OsString>) -> Result<PathBuf, NotOnPath> {
     let directories: Vec<PathBuf> = path_variable
         .as_ref()
         .map(|value| std::env::split_paths(value).collect())
@@ -51,18 +71,9 @@ pub fn find_on_path(program: &str, path_variable: Option<OsString>) -> Result<Pa
         .iter()
         .map(|directory| directory.join(program))
         .find(|candidate| is_executable(candidate))
-        .ok_or_else(|| {
-            let searched: Vec<String> = directories
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect();
-            format!(
-                "{program} is not installed: not found on PATH ({})",
-                match searched.is_empty() {
-                    true => "PATH is empty".to_string(),
-                    false => searched.join(":"),
-                }
-            )
+        .ok_or_else(|| NotOnPath {
+            program: program.to_string(),
+            searched: directories.clone(),
         })
 }
 
@@ -75,7 +86,7 @@ fn is_executable(path: &Path) -> bool {
 pub fn tool(name: &str, program: &str, args: &[&str], access: &Access) -> Check {
     let path = match find_on_path(program, std::env::var_os("PATH")) {
         Ok(path) => path,
-        Err(missing) => return Check::failed(name, missing),
+        Err(missing) => return Check::failed(name, missing.to_string()),
     };
     match command::run_as(access, program, args) {
         Ok(output) => {
@@ -118,7 +129,7 @@ pub fn guestfish_launch(access: &Access) -> (Check, Option<f64>) {
     let name = "guestfish launch";
     let path = match find_on_path("guestfish", std::env::var_os("PATH")) {
         Ok(path) => path,
-        Err(missing) => return (Check::failed(name, missing), None),
+        Err(missing) => return (Check::failed(name, missing.to_string()), None),
     };
     let started = Instant::now();
     let mut command = access.command("guestfish");
@@ -183,6 +194,25 @@ pub fn volume_access(name: &str, path: &Path, access: &Access) -> Check {
 /// parent will be created for it by he_cloudinit, but its own parent must exist).
 pub fn iso_reachable(iso: &Path, qemu: &Identity) -> Check {
     let name = "cloud-init ISO directory";
+    match std::fs::metadata(iso) {
+        Ok(metadata) if !metadata.is_file() => {
+            let problem = "exists and is not a regular file";
+            return Check::failed(
+                name,
+                format!("option 'cloudinit_iso': {} {problem}", iso.display()),
+            );
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Check::failed(
+                name,
+                format!(
+                    "option 'cloudinit_iso': {} cannot be inspected: {e}",
+                    iso.display()
+                ),
+            );
+        }
+        _ => {}
+    }
     let parent = iso.parent().unwrap_or(Path::new("/"));
     let probe = match parent.exists() {
         true => iso.to_path_buf(),
@@ -231,6 +261,24 @@ pub struct SpacePlan {
     pub free_bytes: Option<u64>,
 }
 
+/// Why the new image does not fit: the message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpaceError {
+    /// The engine disk is too small and the task forbids extending it.
+    #[error("the new image ({image_bytes} bytes) does not fit the engine disk ({engine_disk_bytes} bytes) and extending it is not allowed")]
+    ExtendNotAllowed {
+        image_bytes: u64,
+        engine_disk_bytes: u64,
+    },
+    /// The storage domain lacks room for the extension and the backup disk.
+    #[error("the storage domain has {free_bytes} bytes free but the upgrade needs {needed_bytes} (engine disk extension {} + backup disk {reserve_bytes}): extend the storage domain by {} bytes", .needed_bytes - .reserve_bytes, .needed_bytes - .free_bytes)]
+    DomainTooSmall {
+        free_bytes: u64,
+        needed_bytes: u64,
+        reserve_bytes: u64,
+    },
+}
+
 /// Decides the space side; `Err` says what does not fit and what to do.
 pub fn plan_space(
     image_bytes: u64,
@@ -238,21 +286,22 @@ pub fn plan_space(
     extend: bool,
     free_bytes: Option<u64>,
     reserve_bytes: u64,
-) -> Result<SpacePlan, String> {
+) -> Result<SpacePlan, SpaceError> {
     let extend_to_bytes = (image_bytes > engine_disk_bytes).then(|| extend_size_bytes(image_bytes));
     if extend_to_bytes.is_some() && !extend {
-        return Err(format!(
-            "the new image ({image_bytes} bytes) does not fit the engine disk ({engine_disk_bytes} bytes) and extending it is not allowed"
-        ));
+        return Err(SpaceError::ExtendNotAllowed {
+            image_bytes,
+            engine_disk_bytes,
+        });
     }
     let needed_bytes = extend_to_bytes.map_or(0, |to| to - engine_disk_bytes) + reserve_bytes;
     if let Some(free) = free_bytes {
         if needed_bytes > free {
-            return Err(format!(
-                "the storage domain has {free} bytes free but the upgrade needs {needed_bytes} (engine disk extension {} + backup disk {reserve_bytes}): extend the storage domain by {} bytes",
-                needed_bytes - reserve_bytes,
-                needed_bytes - free
-            ));
+            return Err(SpaceError::DomainTooSmall {
+                free_bytes: free,
+                needed_bytes,
+                reserve_bytes,
+            });
         }
     }
     Ok(SpacePlan {
@@ -334,7 +383,10 @@ mod tests {
                 (Ok(plan), Ok((to, needed))) => {
                     assert_eq!((plan.extend_to_bytes, plan.needed_bytes), (*to, *needed))
                 }
-                (Err(message), Err(part)) => assert!(message.contains(part), "{message}"),
+                (Err(error), Err(part)) => {
+                    let message = error.to_string();
+                    assert!(message.contains(part), "{message}")
+                }
                 (other, _) => panic!("{image} {disk} {extend} {free:?}: {other:?}"),
             }
         }
@@ -344,7 +396,9 @@ mod tests {
     fn a_missing_tool_names_the_directories_searched() {
         let dir = tempfile::tempdir().unwrap();
         let path = std::env::join_paths([dir.path(), Path::new("/nonexistent")]).unwrap();
-        let missing = find_on_path("guestfish", Some(path)).unwrap_err();
+        let missing = find_on_path("guestfish", Some(path))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("guestfish is not installed"), "{missing}");
         assert!(
             missing.contains(&format!("{}:/nonexistent", dir.path().display())),
@@ -363,5 +417,35 @@ mod tests {
         let message = failures(&checks).unwrap();
         assert!(message.ends_with("guestfish launch: no appliance\nISO tool: missing"));
         assert_eq!(failures(&checks[..1]), None);
+    }
+
+    /// A cloud-init ISO path that is a directory or a looping link is named; a missing one in
+    /// an existing directory is fine (he_cloudinit writes it).
+    #[test]
+    fn a_cloudinit_iso_of_the_wrong_type_or_looping_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (looping, other) = (dir.path().join("loop"), dir.path().join("loop.other"));
+        std::os::unix::fs::symlink(&other, &looping).unwrap();
+        std::os::unix::fs::symlink(&looping, &other).unwrap();
+        let me = Identity {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            groups: Vec::new(),
+        };
+        for (iso, problem) in [
+            (dir.path().to_path_buf(), "exists and is not a regular file"),
+            (
+                looping,
+                "cannot be inspected: Too many levels of symbolic links",
+            ),
+        ] {
+            let check = iso_reachable(&iso, &me);
+            assert!(!check.ok);
+            let expected = format!("option 'cloudinit_iso': {} {problem}", iso.display());
+            assert!(check.detail.starts_with(&expected), "{}", check.detail);
+        }
+        assert!(iso_reachable(&dir.path().join("seed.iso"), &me).ok);
+        let missing = dir.path().join("missing").join("deeper").join("seed.iso");
+        assert!(!iso_reachable(&missing, &me).ok);
     }
 }

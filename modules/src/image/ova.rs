@@ -20,6 +20,56 @@ const DEFAULT_CPUS: u64 = 4;
 const DEFAULT_MEMORY_MB: u64 = 16384;
 const DEFAULT_DISK_ALIAS: &str = "virtio-disk0";
 
+/// What is wrong with an OVF description (the OVA error adds which archive and member).
+#[derive(Debug, thiserror::Error)]
+pub enum OvfError {
+    /// The member is not UTF-8 text or could not be read.
+    #[error("{0}")]
+    Read(#[source] io::Error),
+    /// The XML is not well-formed.
+    #[error("{source} at byte {position}")]
+    Xml {
+        source: quick_xml::Error,
+        position: u64,
+    },
+    /// An attribute of the Disk element is malformed.
+    #[error("{0}")]
+    Attribute(#[from] quick_xml::events::attributes::AttrError),
+    /// A text or attribute value has a bad escape.
+    #[error("{0}")]
+    Unescape(#[source] quick_xml::Error),
+    /// The text holds no element at all.
+    #[error("no XML elements")]
+    Empty,
+    /// The disk section has no Disk.
+    #[error("no Disk element in the disk section")]
+    NoDisk,
+    /// The Disk's volume format is another one than RAW or COW.
+    #[error("Disk ovf:volume-format '{0}' is neither RAW nor COW")]
+    UnknownVolumeFormat(String),
+    /// The Disk does not say its volume format.
+    #[error("the Disk element has no ovf:volume-format (RAW or COW)")]
+    NoVolumeFormat,
+    /// The Disk does not name its image.
+    #[error("the Disk element has no ovf:fileRef")]
+    NoFileRef,
+    /// The Disk's image path would leave the images directory.
+    #[error("ovf:fileRef '{0}' is not a relative image path")]
+    FileRefNotRelative(String),
+    /// The Disk's size (GiB) is not a number.
+    #[error("Disk ovf:size '{0}' is not a number")]
+    DiskSizeNotANumber(String),
+    /// A CPU or memory item lacks a field it needs.
+    #[error("item without {0}")]
+    ItemWithout(&'static str),
+    /// A CPU or memory item field is not a number.
+    #[error("{key} '{value}' is not a number")]
+    ItemNotANumber { key: &'static str, value: String },
+    /// The memory item is counted in another unit than MegaBytes.
+    #[error("Unsupported unit type {0:?} for memory (expected MegaBytes)")]
+    MemoryUnit(String),
+}
+
 /// A bad or unreadable OVA.
 #[derive(Debug, thiserror::Error)]
 pub enum OvaError {
@@ -47,7 +97,7 @@ pub enum OvaError {
     MalformedOvf {
         path: PathBuf,
         member: String,
-        reason: String,
+        reason: OvfError,
     },
     /// The disk member the OVF names is not in the archive.
     #[error("OVA {path} has no disk member {member} (named by the OVF fileRef)")]
@@ -240,7 +290,7 @@ fn read_into(
                 .map_err(|e| OvaError::MalformedOvf {
                     path: path.to_path_buf(),
                     member: member.clone(),
-                    reason: e.to_string(),
+                    reason: OvfError::Read(e),
                 })?;
             ovf = Some((member, xml));
         } else if regular && member.starts_with("images/") && !member.ends_with(".meta") {
@@ -463,7 +513,7 @@ pub fn stage_as_raw(
 
 /// Parses the OVF XML: the first `Disk` of the disk section and the CPU and memory items.
 /// Returns the facts and warnings for every default used.
-pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
+pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), OvfError> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut warnings = Vec::new();
@@ -474,9 +524,10 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
     let mut memory_mb = None;
     let mut saw_root = false;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("{e} at byte {}", reader.buffer_position()))?;
+        let event = reader.read_event().map_err(|source| OvfError::Xml {
+            source,
+            position: reader.buffer_position(),
+        })?;
         match event {
             Event::Start(e) | Event::Empty(e) => {
                 saw_root = true;
@@ -484,11 +535,11 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
                 if name == "Disk" && disk.is_none() {
                     let mut attributes = DiskAttributes::default();
                     for attribute in e.attributes() {
-                        let attribute = attribute.map_err(|e| e.to_string())?;
+                        let attribute = attribute?;
                         let value = Some(
                             attribute
                                 .unescape_value()
-                                .map_err(|e| e.to_string())?
+                                .map_err(OvfError::Unescape)?
                                 .into_owned(),
                         );
                         match attribute.key.local_name().as_ref() {
@@ -508,7 +559,7 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
             }
             Event::Text(text) => {
                 if let (Some(item), Some(field)) = (item.as_mut(), field.as_ref()) {
-                    let text = text.unescape().map_err(|e| e.to_string())?;
+                    let text = text.unescape().map_err(OvfError::Unescape)?;
                     item.insert(field.clone(), text.trim().to_string());
                 }
             }
@@ -525,40 +576,34 @@ pub fn parse_ovf(xml: &str) -> Result<(Ovf, Vec<String>), String> {
         }
     }
     if !saw_root {
-        return Err("no XML elements".into());
+        return Err(OvfError::Empty);
     }
     let DiskAttributes {
         size,
         file_ref,
         alias,
         volume_format,
-    } = disk.ok_or("no Disk element in the disk section")?;
+    } = disk.ok_or(OvfError::NoDisk)?;
     let volume_format = match volume_format.as_deref() {
         Some("RAW") => VolumeFormat::Raw,
         Some("COW") => VolumeFormat::Cow,
-        Some(other) => {
-            return Err(format!(
-                "Disk ovf:volume-format '{other}' is neither RAW nor COW"
-            ))
-        }
-        None => return Err("the Disk element has no ovf:volume-format (RAW or COW)".into()),
+        Some(other) => return Err(OvfError::UnknownVolumeFormat(other.to_string())),
+        None => return Err(OvfError::NoVolumeFormat),
     };
     let file_ref = file_ref
         .filter(|f| !f.is_empty())
-        .ok_or("the Disk element has no ovf:fileRef")?;
+        .ok_or(OvfError::NoFileRef)?;
     if file_ref
         .split('/')
         .any(|part| part == ".." || part.is_empty())
     {
-        return Err(format!(
-            "ovf:fileRef '{file_ref}' is not a relative image path"
-        ));
+        return Err(OvfError::FileRefNotRelative(file_ref));
     }
     let disk_size_gib = match size {
         Some(size) => size
             .parse::<f64>()
             .map(|gib| gib.ceil() as u64)
-            .map_err(|_| format!("Disk ovf:size '{size}' is not a number"))?,
+            .map_err(|_| OvfError::DiskSizeNotANumber(size.clone()))?,
         None => {
             warnings.push("the OVF Disk has no ovf:size; using the qcow2 virtual size".into());
             0
@@ -609,12 +654,13 @@ fn read_item(
     fields: &std::collections::HashMap<String, String>,
     cpus: &mut Option<u64>,
     memory_mb: &mut Option<u64>,
-) -> Result<(), String> {
-    let number = |key: &str| -> Result<u64, String> {
-        let value = fields.get(key).ok_or(format!("item without {key}"))?;
-        value
-            .parse()
-            .map_err(|_| format!("{key} '{value}' is not a number"))
+) -> Result<(), OvfError> {
+    let number = |key: &'static str| -> Result<u64, OvfError> {
+        let value = fields.get(key).ok_or(OvfError::ItemWithout(key))?;
+        value.parse().map_err(|_| OvfError::ItemNotANumber {
+            key,
+            value: value.clone(),
+        })
     };
     match fields.get("ResourceType").map(String::as_str) {
         Some("3") if cpus.is_none() => {
@@ -623,10 +669,7 @@ fn read_item(
         Some("4") if memory_mb.is_none() => {
             let units = fields.get("AllocationUnits").map(String::as_str);
             if units != Some("MegaBytes") {
-                return Err(format!(
-                    "Unsupported unit type {:?} for memory (expected MegaBytes)",
-                    units.unwrap_or("")
-                ));
+                return Err(OvfError::MemoryUnit(units.unwrap_or("").to_string()));
             }
             *memory_mb = Some(number("VirtualQuantity")?);
         }
@@ -760,26 +803,42 @@ mod tests {
 
     #[test]
     fn rejects_malformed_or_incomplete_ovf() {
-        assert!(parse_ovf("<a><b></a>").unwrap_err().contains("at byte"));
-        assert!(parse_ovf("").unwrap_err().contains("no XML elements"));
-        assert!(parse_ovf("<Envelope/>").unwrap_err().contains("no Disk"));
+        assert!(parse_ovf("<a><b></a>")
+            .unwrap_err()
+            .to_string()
+            .contains("at byte"));
+        assert!(parse_ovf("")
+            .unwrap_err()
+            .to_string()
+            .contains("no XML elements"));
+        assert!(parse_ovf("<Envelope/>")
+            .unwrap_err()
+            .to_string()
+            .contains("no Disk"));
         let no_ref = OVF.replace("ovf:fileRef=\"IMG/VOL\"", "");
-        assert!(parse_ovf(&no_ref).unwrap_err().contains("no ovf:fileRef"));
+        assert!(parse_ovf(&no_ref)
+            .unwrap_err()
+            .to_string()
+            .contains("no ovf:fileRef"));
         let escape = OVF.replace("ovf:fileRef=\"IMG/VOL\"", "ovf:fileRef=\"../etc\"");
         assert!(parse_ovf(&escape)
             .unwrap_err()
+            .to_string()
             .contains("not a relative image path"));
         let no_format = OVF.replace(" ovf:volume-format=\"COW\"", "");
         assert!(parse_ovf(&no_format)
             .unwrap_err()
+            .to_string()
             .contains("no ovf:volume-format (RAW or COW)"));
         let other = OVF.replace("ovf:volume-format=\"COW\"", "ovf:volume-format=\"VMDK\"");
         assert!(parse_ovf(&other)
             .unwrap_err()
+            .to_string()
             .contains("'VMDK' is neither RAW nor COW"));
         let units = OVF.replace("MegaBytes", "GigaBytes");
         assert!(parse_ovf(&units)
             .unwrap_err()
+            .to_string()
             .contains("Unsupported unit type"));
     }
 

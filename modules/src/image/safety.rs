@@ -146,6 +146,24 @@ pub enum GuardError {
     /// Re-reading a disk failed.
     #[error("engine disk guard: {0}")]
     Reread(#[from] CopyError),
+    /// The `state_dir` option names something that cannot hold the records.
+    #[error("option 'state_dir': {path} {problem}")]
+    StateDir { path: PathBuf, problem: String },
+}
+
+/// Refuses a `state_dir` that exists as something other than a directory or cannot be looked
+/// at (a looping link); a missing one is created when the first record is written.
+pub fn check_state_dir(state_dir: &Path) -> Result<(), GuardError> {
+    let problem = match std::fs::metadata(state_dir) {
+        Ok(metadata) if metadata.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => format!("cannot be used: {e}"),
+    };
+    Err(GuardError::StateDir {
+        path: state_dir.to_path_buf(),
+        problem,
+    })
 }
 
 /// Why a write of the engine disk was allowed.

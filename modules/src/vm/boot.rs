@@ -15,6 +15,7 @@ use crate::host::hosted_engine::{self, HostedEngineError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -166,6 +167,8 @@ impl BootPlan {
             None if request.wait_for.is_empty() => PathBuf::new(),
             None => channel::default_path(&vm_id(conf, request.vm_id.as_deref())?),
         };
+        // qemu makes the socket when the VM starts: only something else in its place is wrong.
+        refuse_other_kind("channel", &channel, "a socket", |kind| kind.is_socket())?;
         let copy = match &request.cdrom {
             None => None,
             Some(iso) => {
@@ -179,6 +182,9 @@ impl BootPlan {
                     problem: "needed for the vm.conf copy (the run log directory is not available)"
                         .into(),
                 })?;
+                if let Some(dir) = path.parent() {
+                    refuse_other_kind("work_dir", dir, "a directory", |kind| kind.is_dir())?;
+                }
                 Some(VmConfCopy {
                     path,
                     original: original.text().to_string(),
@@ -416,6 +422,23 @@ struct Boot<F> {
     vm: VmWatch<F>,
     log: BootLog,
     started: bool,
+}
+
+/// Refuses `path` (given as `option`) when it exists as something other than `wanted` or
+/// cannot be looked at (a looping link); a missing one is made later.
+fn refuse_other_kind(
+    option: &'static str,
+    path: &Path,
+    wanted: &str,
+    is_wanted: impl Fn(&std::fs::FileType) -> bool,
+) -> Result<(), BootError> {
+    let problem = match std::fs::metadata(path) {
+        Ok(metadata) if is_wanted(&metadata.file_type()) => return Ok(()),
+        Ok(_) => format!("{} exists and is not {wanted}", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => format!("{} cannot be used: {e}", path.display()),
+    };
+    Err(BootError::BadOption { option, problem })
 }
 
 impl<F: FnMut() -> Result<VmState, HostedEngineError>> Boot<F> {

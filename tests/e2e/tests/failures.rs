@@ -172,8 +172,31 @@ fn rerun_reaches_with_the_verified_backup(lab: &Lab, new_version: &str) {
 
 /// A fake host tool that fails the way a broken one does.
 fn break_tool(lab: &Lab, name: &str, message: &str) -> std::path::PathBuf {
+    fake_tool(lab, name, &format!("echo '{message}' >&2\nexit 1\n"))
+}
+
+/// A fake host tool that fails the way a broken one does when its arguments hold `argument`
+/// (while writing, say), and otherwise runs the real tool: what a preflight cannot foresee.
+fn break_tool_when(lab: &Lab, name: &str, argument: &str, message: &str) -> std::path::PathBuf {
+    let bin = lab.dir.path().join("bin");
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|dir| *dir != bin)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed"));
+    fake_tool(
+        lab,
+        name,
+        &format!(
+            "case \" $* \" in *\" {argument} \"*) echo '{message}' >&2; exit 1;; esac\nexec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+}
+
+fn fake_tool(lab: &Lab, name: &str, body: &str) -> std::path::PathBuf {
     let path = lab.dir.path().join("bin").join(name);
-    std::fs::write(&path, format!("#!/bin/sh\necho '{message}' >&2\nexit 1\n")).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     path
 }
@@ -188,9 +211,22 @@ fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_regis
     lab.kill_in_the_middle_of_the_copy(UPGRADE, "backup-copy", &SHA256);
     assert_eq!(phase(&lab).as_deref(), Some("engine_stopped"));
 
-    let guestfish = break_tool(
+    // A tool that stopped working is found by the re-run's preflight, before anything more
+    // is written (SPEC 6.6).
+    break_tool(
         &lab,
         "guestfish",
+        "libguestfs: error: could not create appliance through libvirt",
+    );
+    let failed = lab.playbook(UPGRADE, &SHA256);
+    assert_failure(&failed, "preflight failed, nothing was stopped or changed");
+    assert_failure(&failed, "could not create appliance");
+    assert_eq!(phase(&lab).as_deref(), Some("engine_stopped"));
+    // One that fails only while it writes is met where it fails.
+    let guestfish = break_tool_when(
+        &lab,
+        "guestfish",
+        "--rw",
         "libguestfs: error: could not create appliance through libvirt",
     );
     let failed = fails_at(&lab, "Put the engine backup into the new engine disk", &[]);
@@ -202,9 +238,10 @@ fn after_a_kill_mid_backup_copy_and_failures_at_inject_cloud_init_boot_and_regis
     assert_eq!(phase(&lab).as_deref(), Some("engine_disk_written"));
     std::fs::remove_file(guestfish).unwrap();
 
-    let xorriso = break_tool(
+    let xorriso = break_tool_when(
         &lab,
         "xorriso",
+        "mkisofs",
         "xorriso : FAILURE : Cannot write to the output file",
     );
     let failed = fails_at(&lab, "Write the cloud-init ISO", &[]);

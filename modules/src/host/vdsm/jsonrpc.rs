@@ -40,20 +40,36 @@ pub enum Response {
     Other,
 }
 
+/// Why a response body is not a JSON-RPC 2.0 response.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    /// The body does not parse as JSON.
+    #[error("the answer is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// The body is JSON but not one object.
+    #[error("the answer is not a JSON-RPC object")]
+    NotAnObject,
+    /// The object lacks `"jsonrpc": "2.0"`.
+    #[error("the answer is not JSON-RPC 2.0")]
+    NotVersion2,
+    /// The `error` member is not `{code, message}`.
+    #[error("the error object is malformed: {0}")]
+    MalformedError(#[source] serde_json::Error),
+}
+
 /// Reads a response body; Err says why it is not JSON-RPC.
-pub fn parse_response(body: &[u8]) -> Result<Response, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+pub fn parse_response(body: &[u8]) -> Result<Response, ResponseError> {
+    let value: Value = serde_json::from_slice(body).map_err(ResponseError::NotJson)?;
     // A batch answer holds one response per request; the client sends one at a time.
     let value = match value {
         Value::Array(mut items) if items.len() == 1 => items.remove(0),
         other => other,
     };
     let Value::Object(mut object) = value else {
-        return Err("the answer is not a JSON-RPC object".into());
+        return Err(ResponseError::NotAnObject);
     };
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err("the answer is not JSON-RPC 2.0".into());
+        return Err(ResponseError::NotVersion2);
     }
     let id = match object.remove("id") {
         Some(Value::String(id)) => Some(id),
@@ -62,8 +78,9 @@ pub fn parse_response(body: &[u8]) -> Result<Response, String> {
         None => return Ok(Response::Other),
     };
     let outcome = match (object.remove("error"), object.remove("result")) {
-        (Some(error), _) if !error.is_null() => Err(serde_json::from_value(error)
-            .map_err(|e| format!("the error object is malformed: {e}"))?),
+        (Some(error), _) if !error.is_null() => {
+            Err(serde_json::from_value(error).map_err(ResponseError::MalformedError)?)
+        }
         (_, Some(result)) => Ok(result),
         _ if id.is_none() => return Ok(Response::Other),
         // vdsm omits `result` of a verb that returns nothing.
@@ -107,9 +124,13 @@ mod tests {
                 .unwrap(),
             Response::Other
         );
-        assert!(parse_response(b"<html>").unwrap_err().contains("not JSON"));
+        assert!(parse_response(b"<html>")
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
         assert!(parse_response(br#"{"id": "1", "result": 1}"#)
             .unwrap_err()
+            .to_string()
             .contains("2.0"));
     }
 }

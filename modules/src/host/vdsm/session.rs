@@ -182,7 +182,7 @@ impl Session {
                 }
                 other => return Err(protocol(format!("unexpected {other} frame"))),
             }
-            match jsonrpc::parse_response(&frame.body).map_err(protocol)? {
+            match jsonrpc::parse_response(&frame.body).map_err(|e| protocol(e.to_string()))? {
                 Response::Answer {
                     id: answer_id,
                     outcome,

@@ -12,9 +12,9 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A key, certificate or CA file that cannot be used.
+/// A key, certificate or CA file that cannot be used (they come from `vdsm_pki_dir`).
 #[derive(Debug, thiserror::Error)]
-#[error("vdsm {what} {path}: {reason}")]
+#[error("option 'vdsm_pki_dir': vdsm {what} {path}: {reason}")]
 pub struct PkiError {
     /// `key`, `certificate` or `CA certificate`.
     pub what: &'static str,
