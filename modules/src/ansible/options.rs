@@ -50,12 +50,14 @@ pub fn take_group<T: DeserializeOwned + JsonSchema>(
 }
 
 /// Deserializes every remaining option into `T` (declare it `deny_unknown_fields`).
-pub fn take_rest<T: DeserializeOwned>(options: &mut Map<String, Value>) -> Result<T, OptionError> {
+pub fn take_rest<T: DeserializeOwned + JsonSchema>(
+    options: &mut Map<String, Value>,
+) -> Result<T, OptionError> {
     deserialize(std::mem::take(options))
 }
 
 /// Removes `names` from `options` and deserializes them into `T`.
-pub fn take_named<T: DeserializeOwned>(
+pub fn take_named<T: DeserializeOwned + JsonSchema>(
     options: &mut Map<String, Value>,
     names: &[&str],
 ) -> Result<T, OptionError> {
@@ -66,14 +68,51 @@ pub fn take_named<T: DeserializeOwned>(
     deserialize(taken)
 }
 
-fn deserialize<T: DeserializeOwned>(options: Map<String, Value>) -> Result<T, OptionError> {
+fn deserialize<T: DeserializeOwned + JsonSchema>(
+    options: Map<String, Value>,
+) -> Result<T, OptionError> {
+    let kinds: std::collections::HashMap<String, String> = spec::of::<T>()
+        .into_iter()
+        .map(|option| (option.name, option.kind))
+        .collect();
     // Ansible sends an omitted option as null; treat it as not given so defaults apply.
-    let options: Map<String, Value> = options.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    let options: Map<String, Value> = options
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(name, value)| {
+            let value = match kinds.get(&name) {
+                Some(kind) => coerced(kind, value),
+                None => value,
+            };
+            (name, value)
+        })
+        .collect();
     serde_path_to_error::deserialize(Value::Object(options)).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner().to_string();
         OptionError(describe(&path, &inner))
     })
+}
+
+/// A number or boolean that arrived as text, as `AnsibleModule` converts it for its own
+/// modules: ansible-core 2.16 templates `"{{ value }}"` into a string in module_defaults and in
+/// some task arguments. Anything else is left for the type check to name.
+fn coerced(kind: &str, value: Value) -> Value {
+    let Value::String(text) = &value else {
+        return value;
+    };
+    let text = text.trim();
+    let converted = match kind {
+        "int" => text.parse::<i64>().ok().map(Value::from),
+        "float" => text.parse::<f64>().ok().map(Value::from),
+        "bool" => match text.to_ascii_lowercase().as_str() {
+            "yes" | "on" | "1" | "true" | "y" | "t" => Some(Value::Bool(true)),
+            "no" | "off" | "0" | "false" | "n" | "f" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        _ => None,
+    };
+    converted.unwrap_or(value)
 }
 
 fn describe(path: &str, serde_message: &str) -> String {
@@ -213,6 +252,20 @@ mod tests {
 
     fn map(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn numbers_given_as_text_are_numbers_and_other_text_is_refused_by_name() {
+        let example: Example =
+            take_rest(&mut map(json!({"path": "/a", "timeout_s": " 90 "}))).unwrap();
+        assert_eq!(example.timeout_s, 90);
+        let error =
+            take_rest::<Example>(&mut map(json!({"path": "/a", "timeout_s": "soon"}))).unwrap_err();
+        assert!(error.0.contains("timeout_s"), "{error}");
+        assert_eq!(coerced("bool", json!("yes")), json!(true));
+        assert_eq!(coerced("bool", json!("False")), json!(false));
+        assert_eq!(coerced("float", json!("1.5")), json!(1.5));
+        assert_eq!(coerced("str", json!("12")), json!("12"));
     }
 
     #[test]
