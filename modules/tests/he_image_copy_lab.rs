@@ -187,3 +187,18 @@ fn upgrade_copies_need_a_verified_backup_and_rollback_restores_the_engine_disk()
     assert_eq!(rollback.result["engine_disk_write"], json!("restore"));
     assert_eq!(sha256_prefix(&engine, original_size), original);
 }
+
+/// The lab's storage domain squashes root as NFS with root_squash does: a backup copy made
+/// as root (vdsm_uid 0, kvm_gid 0) cannot read the engine volume; the default copy, as
+/// vdsm:kvm, can.
+#[test]
+fn a_copy_done_as_root_is_refused_by_the_root_squashed_domain() {
+    let lab = Lab::init();
+    let backup_path = lab.lab.work().join("backup.raw");
+    let as_root = lab.run(json!({"src_volume": lab.engine_disk(), "dest": backup_path,
+        "verify": true, "vdsm_uid": 0, "kvm_gid": 0}));
+    as_root.assert_failed_with("Permission denied");
+    let as_vdsm =
+        lab.run(json!({"src_volume": lab.engine_disk(), "dest": backup_path, "verify": true}));
+    as_vdsm.assert_ok();
+}

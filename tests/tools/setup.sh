@@ -9,6 +9,7 @@ sudo_cmd=""
 
 apt_packages=(qemu-utils libguestfs-tools genisoimage xorriso e2fsprogs fdisk openssh-server openssh-client binutils python3-venv
   python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev curl musl-tools
+  fuse3  # the lab's root-squashing storage mount (fusermount3 when not root)
   postgresql-client)  # pg_restore: the lab's engine-backup restore reads real pg_dump archives
 missing=()
 for package in "${apt_packages[@]}"; do

@@ -4,6 +4,9 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Where a host mounts storage domains, relative to the lab directory.
+pub const MOUNTS: &str = "rhev/data-center/mnt";
+
 /// One engine generation the lab can play (old engine before upgrade, new one after).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EngineRelease {
@@ -90,12 +93,33 @@ impl LabConfig {
     /// Mount point of the storage domain: `DIR/rhev/data-center/mnt/<transformPath(remote)>`.
     pub fn sd_mount(&self) -> PathBuf {
         let transformed = self.sd_remote.replace('_', "__").replace('/', "_");
-        self.dir.join("rhev/data-center/mnt").join(transformed)
+        self.dir.join(MOUNTS).join(transformed)
     }
 
-    /// `<mount>/<sd_id>`.
+    /// The NFS server's export directory behind the mount (`DIR/nfs-server/<remote path>`):
+    /// the lab's own bookkeeping reads and writes the domain here, as root; the host sees it
+    /// only through the root-squashing mount at `sd_mount` (`crate::nfs_mount`).
+    pub fn sd_export(&self) -> PathBuf {
+        let remote_path = self
+            .sd_remote
+            .split_once(':')
+            .map_or(self.sd_remote.as_str(), |(_, path)| path);
+        self.dir
+            .join("nfs-server")
+            .join(remote_path.trim_start_matches('/'))
+    }
+
+    /// `<export>/<sd_id>`.
     pub fn sd_dir(&self) -> PathBuf {
-        self.sd_mount().join(&self.sd_id)
+        self.sd_export().join(&self.sd_id)
+    }
+
+    /// The host's path (under the mount) of `export_path` (under the export).
+    pub fn on_host(&self, export_path: &Path) -> PathBuf {
+        match export_path.strip_prefix(self.sd_export()) {
+            Ok(relative) => self.sd_mount().join(relative),
+            Err(_) => export_path.to_path_buf(),
+        }
     }
 
     /// `<sd>/images/<image>/<volume>`.

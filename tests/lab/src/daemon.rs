@@ -5,6 +5,7 @@
 //! connection).
 
 use crate::config::LabConfig;
+use crate::nfs_mount::NfsMount;
 use crate::ports::HeldPort;
 use crate::vm::boot::{self, StopKind, VmControl};
 use crate::{inventory, state};
@@ -34,6 +35,7 @@ struct Running {
 /// to quit.
 pub fn run(mut config: LabConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.state_dir())?;
+    let nfs = NfsMount::mount(&config.sd_remote, &config.sd_export(), &config.sd_mount())?;
     let (https, http) = (HeldPort::new(), HeldPort::new());
     let (https, http) = (
         https.context("cannot hold a port for the engine's HTTPS")?,
@@ -87,6 +89,9 @@ pub fn run(mut config: LabConfig) -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_file(&socket);
+    if let Err(error) = nfs.unmount() {
+        log(&format!("{error:#}"));
+    }
     let _ = std::fs::remove_file(config.pid_path());
     log("he-lab daemon stopped");
     Ok(())

@@ -90,10 +90,16 @@ pub fn create(config: &LabConfig, version: u32, created_at: u64) -> anyhow::Resu
         if label == "metadata" || label == "lockspace" {
             let link = sd.join("ha_agent").join(format!("hosted-engine.{label}"));
             let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&path, &link)
+            // vdsm links to the volume as the host sees it, under the mount.
+            std::os::unix::fs::symlink(config.on_host(&path), &link)
                 .with_context(|| format!("cannot link {}", link.display()))?;
         }
     }
-    storage::give_to_vdsm(&config.sd_mount())?;
+    storage::give_to_vdsm(&config.sd_export())?;
+    // Only the NFS server (root, serving the mount) reaches the export directly.
+    let server = config.dir.join("nfs-server");
+    std::fs::set_permissions(&server, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    std::fs::create_dir_all(config.sd_mount())
+        .with_context(|| format!("cannot create mount point {}", config.sd_mount().display()))?;
     storage::give_tree_to_vdsm(&sd)
 }

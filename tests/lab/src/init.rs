@@ -55,6 +55,8 @@ pub fn init(options: &InitOptions, he_lab_binary: &Path) -> anyhow::Result<LabCo
             crate::daemon::stop(&existing)?;
         }
     }
+    // A crashed daemon's dead mount would make the directory impossible to clear.
+    crate::nfs_mount::detach_all(&dir.join(crate::config::MOUNTS));
     clear_dir(&dir)?;
     let id = |label: &str| derived_uuid(options.seed, label);
     let config = LabConfig {

@@ -17,6 +17,7 @@ pub mod guest;
 pub mod host;
 pub mod init;
 pub mod inventory;
+pub mod nfs_mount;
 pub mod pgdump;
 pub mod pki;
 pub mod ports;

@@ -220,10 +220,18 @@ fn engine_disk_and_storage_domain_are_real() {
     for name in ["metadata", "ids", "leases", "inbox", "outbox"] {
         assert!(sd_dir.join("dom_md").join(name).exists(), "dom_md/{name}");
     }
-    assert!(sd_dir.join("ha_agent/hosted-engine.metadata").exists());
+    // The export holds the domain; vdsm's links name volumes as the host sees them, under
+    // the domain's mount.
     assert!(sd_dir
         .to_string_lossy()
-        .contains("/rhev/data-center/mnt/nfs.lab.local:_exports_hosted__engine/"));
+        .contains("/nfs-server/exports/hosted_engine/"));
+    let link = std::fs::read_link(sd_dir.join("ha_agent/hosted-engine.metadata")).unwrap();
+    assert!(
+        link.to_string_lossy()
+            .contains("/rhev/data-center/mnt/nfs.lab.local:_exports_hosted__engine/"),
+        "{}",
+        link.display()
+    );
     let domain = std::fs::read_to_string(sd_dir.join("dom_md/metadata")).unwrap();
     assert!(domain.contains("VERSION=3\n") && domain.contains("_SHA_CKSUM="));
 }

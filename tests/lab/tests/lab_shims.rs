@@ -137,9 +137,13 @@ fn vdsm_client_storage_verbs_through_the_lab_vdsm() {
     let (_, out, _) = vdsm(&lab, &[&["Image", "prepare"][..], &ids].concat());
     let prepared: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(prepared.as_object().unwrap().len(), 1);
+    // The host's path: under the domain's mount, not the export behind it.
     assert_eq!(
         prepared["path"].as_str().unwrap(),
-        lab.engine_volume().to_str().unwrap()
+        lab.engine_volume().to_str().unwrap().replace(
+            "/nfs-server/exports/hosted_engine/",
+            "/rhev/data-center/mnt/nfs.lab.local:_exports_hosted__engine/"
+        )
     );
     let (_, out, _) = vdsm(&lab, &[&["Volume", "getInfo"][..], &ids].concat());
     assert!(

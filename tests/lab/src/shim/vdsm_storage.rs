@@ -106,7 +106,7 @@ pub fn prepare(
     check_domain(config, sd_id)?;
     check_image(config, image_id)?;
     let info = volume(config, image_id, volume_id)?;
-    Ok(json!({"path": info.path.display().to_string()}))
+    Ok(json!({"path": config.on_host(&info.path).display().to_string()}))
 }
 
 /// `Volume getInfo ...` (volume.py metadata2info: sizes and ctime as strings).
@@ -143,7 +143,7 @@ pub fn volume_info(
         "uuid": volume_id,
         "voltype": field("VOLTYPE"),
         "lease": {
-            "path": format!("{}.lease", info.path.display()),
+            "path": format!("{}.lease", config.on_host(&info.path).display()),
             "offset": 0,
             "owners": [],
             "version": null,

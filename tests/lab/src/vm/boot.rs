@@ -93,7 +93,10 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
         "storage domain {} of the VM disk is not connected to this host",
         disk_ref.domain_id
     );
-    let disk_path = config.volume_path(&disk_ref.image_id, &disk_ref.volume_id);
+    // qemu opens the disk as the host sees it, through the storage domain's mount; the
+    // emulated guest then reads the same bytes from the export.
+    let disk_volume = config.volume_path(&disk_ref.image_id, &disk_ref.volume_id);
+    let disk_path = config.on_host(&disk_volume);
     anyhow::ensure!(
         disk_path.exists(),
         "volume {} of image {} does not exist",
@@ -131,7 +134,7 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
         daemon::log("qemu exited during boot (fault vm_crash_on_boot)");
         return Ok(Exit::Crashed);
     }
-    let guest = match GuestDisk::open(&disk_path) {
+    let guest = match GuestDisk::open(&disk_volume) {
         Ok(guest) => guest,
         Err(error) => {
             daemon::log(&format!("No bootable device: {error:#}"));
