@@ -390,7 +390,8 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let inspect = lab.json(&["inspect", "--json"]);
-    let disk = inspect["engine_disk"]["path"].as_str().unwrap();
+    // As on a host: through the storage domain's mount, where only vdsm:kvm may open it.
+    let disk = inspect["engine_disk"]["host_path"].as_str().unwrap();
 
     let backup = status["engine_backup"].as_str().unwrap();
     let inject = run_module(

@@ -75,6 +75,15 @@ pub fn inspect(config: &LabConfig) -> Value {
         "image_id": config.engine_image_id,
         "volume_id": config.engine_volume_id,
         "path": engine_path.display().to_string(),
+        // The same volume as the host sees it, through the root-squashing mount.
+        "host_path": config
+            .sd_mount()
+            .join(&config.sd_id)
+            .join("images")
+            .join(&config.engine_image_id)
+            .join(&config.engine_volume_id)
+            .display()
+            .to_string(),
         "sha256": sha256_file(&engine_path),
         "capacity": storage::volume_info(config, &config.engine_image_id, &config.engine_volume_id)
             .map(|v| v.capacity_bytes()),
