@@ -3,6 +3,7 @@
 //! health page.
 
 mod support;
+use support::bad_paths::BadPaths;
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -533,14 +534,12 @@ fn stop_in_check_mode_runs_nothing() {
 #[test]
 fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let host = Host::new("down", HEALTHY);
-    let (looping, other) = (host.path("loop"), host.path("loop.other"));
-    std::os::unix::fs::symlink(&other, &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, &other).unwrap();
-    let a_dir = host.path("a-dir");
-    std::fs::create_dir(&a_dir).unwrap();
-    let a_file = host.path("a-file");
-    std::fs::write(&a_file, "x").unwrap();
-    let missing = host.path("missing");
+    let BadPaths {
+        missing,
+        looping,
+        directory: a_dir,
+        file: a_file,
+    } = BadPaths::in_dir(host.dir.path());
     let he_conf = "cannot read hosted-engine configuration {}";
     let vm_conf = "cannot read vm.conf {}";
     let cdrom = "option 'cdrom': {} does not exist (or is not a file)";

@@ -1,5 +1,6 @@
 //! he_cloudinit run as Ansible runs it; the ISO is read back with xorriso and isoinfo.
 mod support;
+use support::bad_paths::BadPaths;
 
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
@@ -454,11 +455,9 @@ fn lab_vm_boots_our_iso_and_restores_the_backup() {
 fn dest_names_the_input_when_a_directory_a_loop_or_in_a_missing_directory() {
     let work = qemu_may_enter_tempdir();
     let dir = work.path();
-    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
-    std::os::unix::fs::symlink(&other, &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, &other).unwrap();
-    let a_dir = dir.join("a-dir");
-    std::fs::create_dir(&a_dir).unwrap();
+    let bad = BadPaths::in_dir(dir);
+    let looping = bad.looping.clone();
+    let a_dir = bad.directory.clone();
     let deep = dir.join("missing").join("deeper").join("seed.iso");
     for (dest, problem) in [
         (&a_dir, "exists and is not a regular file".to_string()),

@@ -1,6 +1,7 @@
 //! he_image_copy run as Ansible runs it: paths, sparse and qcow2 sources, fake vdsm volumes,
 //! appliance OVAs good and bad, sizes and extend, the engine-disk guard, check mode.
 mod support;
+use support::bad_paths::BadPaths;
 
 use rand::RngCore;
 use serde_json::{json, Value};
@@ -790,15 +791,6 @@ fn an_ova_disk_bigger_than_the_target_is_refused_without_extend() {
     assert_eq!(std::fs::read(&dest).unwrap(), garbage);
 }
 
-/// A path that exists as neither file nor directory for anyone, root included: a symbolic
-/// link loop (open fails with ELOOP).
-fn unreadable_path(dir: &Path, name: &str) -> PathBuf {
-    let (a, b) = (dir.join(name), dir.join(format!("{name}.other")));
-    std::os::unix::fs::symlink(&b, &a).unwrap();
-    std::os::unix::fs::symlink(&a, &b).unwrap();
-    a
-}
-
 /// Every path option, given a missing, an unreadable and a wrong-type path, fails before
 /// anything changes with a message naming that input and its path.
 #[test]
@@ -808,12 +800,14 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let ova = good_ova(dir, "good", true);
     let image = dir.join("image.raw");
     std::fs::write(&image, vec![1u8; 1 << 16]).unwrap();
-    let a_dir = dir.join("a-dir");
-    std::fs::create_dir(&a_dir).unwrap();
     let stage = dir.join("stage");
     std::fs::create_dir(&stage).unwrap();
-    let missing = dir.join("missing");
-    let looping = unreadable_path(dir, "loop");
+    let BadPaths {
+        missing,
+        looping,
+        directory: a_dir,
+        ..
+    } = BadPaths::in_dir(dir);
     let file = image.clone();
     // option, base arguments, the wrong-type path, and what each message must say.
     let table: Vec<(&str, Value, &Path, [&str; 3])> = vec![

@@ -1,6 +1,7 @@
 //! he_inject_backup run as Ansible runs it, on archives built exactly as engine-backup
 //! builds them (reference original-tool §7) and on hostile ones.
 mod support;
+use support::bad_paths::BadPaths;
 
 use md5::{Digest, Md5};
 use serde_json::json;
@@ -889,12 +890,12 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let backup = real_archives().remove(2);
-    let missing = dir.join("missing");
-    let looping = dir.join("loop");
-    std::os::unix::fs::symlink(dir.join("loop.other"), &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, dir.join("loop.other")).unwrap();
-    let a_dir = dir.join("a-dir");
-    std::fs::create_dir(&a_dir).unwrap();
+    let BadPaths {
+        missing,
+        looping,
+        directory: a_dir,
+        ..
+    } = BadPaths::in_dir(dir);
     let volume = json!({"sd_id": "sd", "image_id": "img", "volume_id": "vol"});
     let table = [
         (

@@ -2,6 +2,7 @@
 //! `hosted-engine` on PATH, a vdsm answering `Host.getHardwareInfo` as recorded).
 
 mod support;
+use support::bad_paths::BadPaths;
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -267,9 +268,8 @@ fn protocol_errors_still_print_one_failed_json_object() {
 fn he_conf_names_the_input_when_missing_unreadable_or_a_directory() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
-    std::os::unix::fs::symlink(&other, &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, &other).unwrap();
+    let bad = BadPaths::in_dir(dir);
+    let looping = bad.looping.clone();
     for (path, reason) in [
         (dir.join("missing"), "No such file"),
         (looping, "Too many levels of symbolic links"),
@@ -289,11 +289,9 @@ fn he_conf_names_the_input_when_missing_unreadable_or_a_directory() {
 fn vdsm_pki_dir_names_the_input_when_missing_unreadable_or_a_file() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
-    std::os::unix::fs::symlink(&other, &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, &other).unwrap();
-    let a_file = dir.join("a-file");
-    std::fs::write(&a_file, "x").unwrap();
+    let bad = BadPaths::in_dir(dir);
+    let looping = bad.looping.clone();
+    let a_file = bad.file.clone();
     for (pki_dir, reason) in [
         (dir.join("missing"), "No such file"),
         (looping, "Too many levels of symbolic links"),

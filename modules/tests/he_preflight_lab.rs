@@ -2,6 +2,7 @@
 //! real guestfish launch, timed), and each missing piece fails, naming what and where.
 //! Needs HE_LAB_BIN (path of the built `he-lab`); fails, never skips, without it.
 mod support;
+use support::bad_paths::BadPaths;
 
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
@@ -133,11 +134,9 @@ fn each_missing_piece_is_named_with_where_it_was_looked_for() {
 fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let lab = Lab::init();
     let work = lab.lab.work();
-    let (looping, other) = (work.join("loop"), work.join("loop.other"));
-    std::os::unix::fs::symlink(&other, &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, &other).unwrap();
-    let a_dir = work.join("a-dir");
-    std::fs::create_dir(&a_dir).unwrap();
+    let bad = BadPaths::in_dir(work);
+    let looping = bad.looping.clone();
+    let a_dir = bad.directory.clone();
     let base = json!({"guestfish_launch": false, "cloudinit_iso": lab.iso()});
     for (path, reason) in [
         (work.join("missing"), "No such file"),

@@ -3,6 +3,7 @@
 mod fake_engine;
 mod fake_host;
 mod support;
+use support::bad_paths::BadPaths;
 
 use fake_engine::{FakeEngine, Profile, PASSWORD};
 use serde_json::json;
@@ -16,12 +17,10 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let (he_conf, vdsm) = fake_host::install(dir);
-    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
-    std::os::unix::fs::symlink(&other, &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, &other).unwrap();
-    let a_dir = dir.join("a-dir");
-    std::fs::create_dir(&a_dir).unwrap();
-    let missing = dir.join("missing");
+    let bad = BadPaths::in_dir(dir);
+    let looping = bad.looping.clone();
+    let a_dir = bad.directory.clone();
+    let missing = bad.missing.clone();
     for (option, message) in [
         ("he_conf", "cannot read hosted-engine configuration {}: "),
         ("ca_file", "option 'ca_file': cannot read {}: "),

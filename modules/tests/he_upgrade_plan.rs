@@ -1,5 +1,6 @@
 //! he_upgrade_plan run as Ansible runs it: path options that are wrong are named.
 mod support;
+use support::bad_paths::BadPaths;
 
 use serde_json::json;
 use support::run_module;
@@ -10,14 +11,11 @@ use support::run_module;
 fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let (looping, other) = (dir.join("loop"), dir.join("loop.other"));
-    std::os::unix::fs::symlink(&other, &looping).unwrap();
-    std::os::unix::fs::symlink(&looping, &other).unwrap();
-    let a_dir = dir.join("a-dir");
-    std::fs::create_dir(&a_dir).unwrap();
-    let a_file = dir.join("a-file");
-    std::fs::write(&a_file, "x").unwrap();
-    let missing = dir.join("missing");
+    let bad = BadPaths::in_dir(dir);
+    let looping = bad.looping.clone();
+    let a_dir = bad.directory.clone();
+    let a_file = bad.file.clone();
+    let missing = bad.missing.clone();
     let ova = |path: &std::path::Path| {
         json!({"state_dir": a_dir, "appliance_ova": path, "appliance_sha1": "ab",
             "appliance_version": "4.4"})

@@ -1,6 +1,7 @@
 //! Runs module binaries as Ansible does: an args file in, one JSON object out.
 #![allow(dead_code)]
 
+pub mod bad_paths;
 pub mod fake_vdsm;
 pub mod lab;
 
