@@ -17,7 +17,8 @@ use support::{run_module, write_script, Run};
 
 const VM_ID: &str = "4c1e7b4f-3e9c-4d5e-a6b7-c8d9e0f1a2b3";
 
-/// A failure "at once": well within this, every other limit of the run far beyond it.
+/// The limits of the failure tests are four times this: a test whose module fails with the
+/// expected message, not a limit's, proves that the failure did not wait for a limit.
 const AT_ONCE: Duration = Duration::from_secs(30);
 
 /// oVirt 4.1 vm.conf lines (original-tool §5).
@@ -293,14 +294,8 @@ fn a_restore_fail_marker_fails_at_once_with_the_original_message() {
         "FATAL: Backup was created by version '3.5' and can not be restored using the installed version 4.0\n",
         "HE_APPLIANCE_ENGINE_RESTORE_FAIL\n",
     ]));
-    let started = Instant::now();
     let run = host.run(host.boot_args_failing_within(AT_ONCE));
     run.assert_failed_with("engine-backup failed restoring the engine backup on the appliance");
-    assert!(
-        started.elapsed() < AT_ONCE,
-        "not fast: {:?}",
-        started.elapsed()
-    );
     assert!(
         run.msg()
             .contains("|- FATAL: Backup was created by version '3.5'"),
@@ -343,10 +338,8 @@ fn a_silent_channel_is_reported_as_stalled() {
     ]));
     let mut args = host.boot_args_failing_within(AT_ONCE);
     args["stall_timeout"] = json!(1);
-    let started = Instant::now();
     let run = host.run(args);
     run.assert_failed_with("Engine setup is stalled on the appliance since 1 seconds ago");
-    assert!(started.elapsed() < AT_ONCE, "{:?}", started.elapsed());
     assert!(
         run.msg().contains("|- [ INFO  ] Stage: Setup validation"),
         "{}",
@@ -362,12 +355,10 @@ fn the_vm_going_down_during_setup_fails_with_the_last_lines() {
         "HE_APPLIANCE_ENGINE_RESTORE_SUCCESS\n",
         "[ INFO  ] Stage: Misc configuration\n",
     ]));
-    let started = Instant::now();
     let run = host.run(host.boot_args_failing_within(AT_ONCE));
     run.assert_failed_with(
         "the engine VM went down while waiting for HE_APPLIANCE_ENGINE_SETUP_SUCCESS",
     );
-    assert!(started.elapsed() < AT_ONCE, "{:?}", started.elapsed());
     assert!(
         run.msg().contains("|- [ INFO  ] Stage: Misc configuration"),
         "{}",

@@ -239,11 +239,9 @@ mod tests {
     fn gives_up_after_the_timeout_with_the_last_answer() {
         let (url, _) = serve(vec![(200, "DB Down!Welcome to Health Status!")]);
         let poller = HealthPoller::new(&url, timing(150)).unwrap();
-        let started = Instant::now();
         let err = poller
             .wait_until_up(&Reporter::none(), || Ok::<_, HealthError>(()))
             .unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(2));
         let text = err.to_string();
         assert!(text.starts_with("Engine is still not reachable"), "{text}");
         assert!(
