@@ -1,5 +1,6 @@
 //! he_maintenance_facts run as Ansible runs it, on recorded-format host outputs (a fake
-//! `hosted-engine` on PATH, a vdsm answering `Host.getHardwareInfo` as recorded).
+//! `hosted-engine` on PATH, a vdsm answering `Host.getHardwareInfo` as recorded, and a
+//! configuration volume holding the answers of an otopi deploy).
 
 mod support;
 use support::bad_paths::BadPaths;
@@ -18,8 +19,21 @@ fn run_with_status(
     extra_env: &[(&str, &str)],
     args: serde_json::Value,
 ) -> support::Run {
+    run_with(&recorded_vdsm(), status_file, extra_env, args)
+}
+
+/// The module with the engine VM here, against `vdsm`.
+fn run_with_vdsm(vdsm: &FakeVdsm, args: serde_json::Value) -> support::Run {
+    run_with(vdsm, "vm-status-here.json", &[], args)
+}
+
+fn run_with(
+    vdsm: &FakeVdsm,
+    status_file: &str,
+    extra_env: &[(&str, &str)],
+    args: serde_json::Value,
+) -> support::Run {
     let work = tempfile::tempdir().unwrap();
-    let vdsm = recorded_vdsm();
     let mut args = vdsm.with_options(args);
     args["log_dir"] = json!(work.path().join("logs"));
     let args_file = work.path().join("args");
@@ -40,15 +54,72 @@ fn run_with_status(
     parse("he_maintenance_facts", command.output().unwrap())
 }
 
-/// A vdsm answering `Host.getHardwareInfo` with the recorded host's answer.
+/// A vdsm answering `Host.getHardwareInfo` with the recorded host's answer and preparing
+/// the configuration volume of an otopi deploy.
 fn recorded_vdsm() -> FakeVdsm {
+    let answers = std::fs::read_to_string(fixtures().join("fhanswers-otopi.conf")).unwrap();
+    vdsm_with_answers(&answers)
+}
+
+/// The configuration volume as heconflib writes it: a tar of the five members, one
+/// 20480-byte record, at the start of a larger volume.
+fn conf_volume(answers: &str) -> PathBuf {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, content) in [
+        ("version", "1.3.5.8\n"),
+        ("fhanswers.conf", answers),
+        ("hosted-engine.conf", "fqdn=engine.example.com\n"),
+        ("broker.conf", "[email]\n"),
+        ("vm.conf", "vmId=4c1e7b4f-3e9c-4d5e-a6b7-c8d9e0f1a2b3\n"),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, content.as_bytes())
+            .unwrap();
+    }
+    let mut bytes = builder.into_inner().unwrap();
+    bytes.resize(20480, 0);
+    bytes.resize(1 << 20, 0);
+    let file = tempfile::Builder::new()
+        .prefix("conf-volume")
+        .tempfile()
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
+    std::fs::write(&file, bytes).unwrap();
+    // A volume is vdsm's (36:36, 0660), and the module reads it as vdsm when run as root.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o660)).unwrap();
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&file, Some(36), Some(36)).unwrap();
+    }
+    file
+}
+
+/// A vdsm for the recorded host whose configuration volume holds `answers`; its management
+/// network is 192.168.1.10/24.
+fn vdsm_with_answers(answers: &str) -> FakeVdsm {
     let hardware: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("vdsm-hardware-info.json")).unwrap(),
     )
     .unwrap();
-    FakeVdsm::start(move |method, _| match method {
+    let volume = conf_volume(answers);
+    FakeVdsm::start(move |method, params| match method {
         "Host.getHardwareInfo" => Reply::Result(hardware.clone()),
-        other => Reply::Error(-32601, format!("unexpected {other}")),
+        "Host.getCapabilities" => Reply::Result(json!({"networks": {"ovirtmgmt": {
+            "iface": "ovirtmgmt", "bridged": true, "addr": "192.168.1.10",
+            "netmask": "255.255.255.0", "ipv4addrs": ["192.168.1.10/24"], "gateway": "192.168.1.1"}}})),
+        "Image.prepare"
+            if params["imageID"] == json!("5c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1ec5")
+                && params["volumeID"] == json!("4b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0db4") =>
+        {
+            Reply::Result(json!({"path": volume}))
+        }
+        other => Reply::Error(-32601, format!("unexpected {other} {params:?}")),
     })
 }
 
@@ -95,6 +166,58 @@ fn engine_vm_here_in_global_maintenance() {
         json!("vm not running on this host")
     );
     assert!(run.result["log_file"].as_str().unwrap().ends_with(".log"));
+}
+
+#[test]
+fn engine_network_from_the_otopi_answers_on_the_shared_storage() {
+    let run = run_with_status("vm-status-here.json", &[], json!({"he_conf": he_conf()}));
+    run.assert_ok();
+    assert_eq!(
+        run.result["ansible_facts"]["he_engine_network"],
+        json!({
+            "mode": "static",
+            "static": {"ip": "192.168.1.20", "prefix": 24, "gateway": "192.168.1.1",
+                       "dns": ["192.168.1.53", "192.168.1.54"], "search": ["example.com"]},
+            "host_entry": {"fqdn": "host1.example.com", "ip": "192.168.1.10"},
+            "domain": "example.com",
+            "source": run.result["ansible_facts"]["he_engine_network"]["source"],
+        })
+    );
+}
+
+#[test]
+fn engine_network_from_ansible_answers_takes_the_prefix_of_the_host_network() {
+    let answers = "[environment:default]\nOVEHOSTED_NETWORK/gateway=str:192.168.1.1\n\
+        OVEHOSTED_VM/cloudinitVMStaticCIDR=str:192.168.1.20\n\
+        OVEHOSTED_VM/cloudinitVMETCHOSTS=bool:False\nOVEHOSTED_VM/cloudinitVMDNS=none:None\n";
+    let vdsm = vdsm_with_answers(answers);
+    let run = run_with_vdsm(&vdsm, json!({"he_conf": he_conf()}));
+    run.assert_ok();
+    let network = &run.result["ansible_facts"]["he_engine_network"];
+    assert_eq!(
+        network["static"],
+        json!({"ip": "192.168.1.20", "prefix": 24, "gateway": "192.168.1.1", "dns": [], "search": []})
+    );
+    assert_eq!(network["host_entry"], json!(null));
+
+    let dhcp =
+        vdsm_with_answers("[environment:default]\nOVEHOSTED_VM/cloudinitVMStaticCIDR=none:None\n");
+    let run = run_with_vdsm(&dhcp, json!({"he_conf": he_conf()}));
+    run.assert_ok();
+    assert_eq!(
+        run.result["ansible_facts"]["he_engine_network"]["mode"],
+        json!("dhcp")
+    );
+}
+
+#[test]
+fn a_configuration_volume_without_answers_is_named() {
+    let broken = vdsm_with_answers("not an answer file");
+    let run = run_with_vdsm(&broken, json!({"he_conf": he_conf()}));
+    run.assert_failed_with(
+        "cannot tell the engine VM network from the answers on the shared storage",
+    );
+    assert!(run.msg().contains("fhanswers.conf"), "{}", run.result);
 }
 
 #[test]

@@ -53,6 +53,8 @@ if ! command -v ansible-playbook > /dev/null; then
 fi
 
 WORK=$(mktemp -d /tmp/he-bench-startup.XXXXXX)
+# vdsm (the module as uid 36) reads the configuration volume the fixture vdsm writes here.
+chmod 755 "$WORK"
 VDSM_PID= LAB=
 cleanup() {
     [ -n "$VDSM_PID" ] && kill "$VDSM_PID" 2> /dev/null

@@ -49,6 +49,9 @@ pub struct StaticNetwork {
     /// Name servers.
     #[serde(default)]
     pub dns: Vec<Ipv4Addr>,
+    /// DNS search domains.
+    #[serde(default)]
+    pub search: Vec<String>,
     /// Guest interface name.
     #[serde(default = "default_interface")]
     pub interface: String,
@@ -184,6 +187,9 @@ pub fn check(seed: &Seed) -> Result<(), SeedError> {
             ));
         }
         check_hostname("network.interface", &network.interface)?;
+        for domain in &network.search {
+            check_hostname("network.search", domain)?;
+        }
     }
     if let Some(restore) = &seed.restore {
         let safe = restore.backup_path.starts_with('/')
@@ -213,6 +219,12 @@ pub fn render(seed: &Seed) -> Documents {
     }
 }
 
+/// The static network goes into meta-data as a Debian ENI `network-interfaces` block, as
+/// ovirt-hosted-engine-setup 2.0 `vm/cloud_init.py` wrote it: cloud-init 0.7.5 of the EL7
+/// appliances applies it (`distros/rhel.py` translates it to ifcfg) and knows no
+/// `network-config` file, and cloud-init 18.5+ of the EL8 appliances still reads it (NoCloud
+/// `network_config`: `eni.convert_eni_data`, rendered by the sysconfig renderer). Without it
+/// the appliance keeps its DHCP configuration.
 fn meta_data(seed: &Seed) -> String {
     let mut text = format!(
         "instance-id: {}\nlocal-hostname: {}\n",
@@ -237,6 +249,9 @@ fn meta_data(seed: &Seed) -> String {
         if !network.dns.is_empty() {
             let servers: Vec<String> = network.dns.iter().map(Ipv4Addr::to_string).collect();
             text += &format!("    dns-nameservers {}\n", servers.join(" "));
+        }
+        if !network.search.is_empty() {
+            text += &format!("    dns-search {}\n", network.search.join(" "));
         }
     }
     text
@@ -357,6 +372,7 @@ mod tests {
                 prefix: 24,
                 gateway: Some("192.0.2.1".parse().unwrap()),
                 dns: vec!["192.0.2.53".parse().unwrap()],
+                search: vec!["example.com".into()],
                 interface: "eth0".into(),
             }),
             restore: Some(Restore {
@@ -408,7 +424,19 @@ mod tests {
         assert_eq!(
             render(&seed()).meta_data,
             "instance-id: 5b0a0c3e-6a3f-4c9b-9d8e-0e6f2b1c7a11\nlocal-hostname: engine.example.com\n\
-             network-interfaces: |\n  auto eth0\n  iface eth0 inet static\n    address 192.0.2.20\n    network 192.0.2.0\n    netmask 255.255.255.0\n    broadcast 192.0.2.255\n    gateway 192.0.2.1\n    dns-nameservers 192.0.2.53\n"
+             network-interfaces: |\n  auto eth0\n  iface eth0 inet static\n    address 192.0.2.20\n    network 192.0.2.0\n    netmask 255.255.255.0\n    broadcast 192.0.2.255\n    gateway 192.0.2.1\n    dns-nameservers 192.0.2.53\n    dns-search example.com\n"
+        );
+    }
+
+    #[test]
+    fn dhcp_meta_data_has_no_network_block() {
+        let dhcp = Seed {
+            network: None,
+            ..seed()
+        };
+        assert_eq!(
+            render(&dhcp).meta_data,
+            "instance-id: 5b0a0c3e-6a3f-4c9b-9d8e-0e6f2b1c7a11\nlocal-hostname: engine.example.com\n"
         );
     }
 

@@ -139,6 +139,24 @@ impl HeConf {
         })
     }
 
+    /// The configuration volume (`conf_image_UUID`, `conf_volume_UUID`); None on hosts
+    /// deployed before 3.6, which kept their configuration in local files.
+    pub fn conf_volume(&self) -> Result<Option<Volume>, HeConfError> {
+        if self.get("conf_image_UUID").is_none() && self.get("conf_volume_UUID").is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Volume {
+            sd_id: self.sd_id()?.to_string(),
+            image_id: self.uuid("conf_image_UUID")?.to_string(),
+            volume_id: self.uuid("conf_volume_UUID")?.to_string(),
+        }))
+    }
+
+    /// The management bridge (`bridge`, default `ovirtmgmt`).
+    pub fn bridge(&self) -> &str {
+        self.get("bridge").unwrap_or("ovirtmgmt")
+    }
+
     /// The local vm.conf path (`conf`).
     pub fn vm_conf(&self) -> Option<&str> {
         self.get("conf")

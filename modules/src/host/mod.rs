@@ -4,7 +4,9 @@
 //! Commands are found on PATH and vdsm at its TLS port, exactly as on a real hosted-engine
 //! host.
 
+pub mod answers;
 pub mod command;
+pub mod conf_volume;
 pub mod he_conf;
 pub mod hosted_engine;
 pub mod vdsm;

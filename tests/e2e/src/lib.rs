@@ -114,6 +114,11 @@ impl Lab {
 
     /// [`Lab::start`] with extra environment for the lab daemon (its `HE_LAB_*` timings).
     pub fn start_with_env(profile: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with_site(profile, &[], env)
+    }
+
+    /// [`Lab::start_with_env`] with extra `he-lab init` arguments (e.g. `--static-ip`).
+    pub fn start_with_site(profile: &str, init_args: &[&str], env: &[(&str, &str)]) -> Self {
         static LABS_IN_THIS_PROCESS: std::sync::atomic::AtomicU64 =
             std::sync::atomic::AtomicU64::new(0);
         let nth = LABS_IN_THIS_PROCESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -122,7 +127,9 @@ impl Lab {
             dir: host_like_tempdir(),
             binary: he_lab_binary(),
         };
-        lab.run(&["init", "--profile", profile, "--seed", &seed]);
+        let mut init = vec!["init", "--profile", profile, "--seed", &seed];
+        init.extend_from_slice(init_args);
+        lab.run(&init);
         lab.run_with_env(&["up"], env);
         lab
     }

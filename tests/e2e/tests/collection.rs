@@ -20,6 +20,9 @@ struct FixtureVdsm {
 impl FixtureVdsm {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // The configuration volume it serves lies here, read by the module as vdsm.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let address_file = dir.path().join("address");
         let child = venv_tool("python3")
             .arg(fixtures().join("vdsm.py"))

@@ -28,8 +28,8 @@ fn volume_sha(inspect: &Value, image_id: &str) -> String {
 /// Prepare (engine up), downtime in a second run, re-run as a no-op, roll back, and the old
 /// engine comes back. The disk is compared at the start of the downtime: creating the backup
 /// disk changes the old engine's database, which lives on the engine disk.
-fn upgrade_and_rollback(profile: &str, old_version: &str, new_version: &str) {
-    let lab = Lab::start(profile);
+fn upgrade_and_rollback(profile: &str, init_args: &[&str], old_version: &str, new_version: &str) {
+    let lab = Lab::start_with_site(profile, init_args, &[]);
     assert!(lab.inspect()["engine_version"]
         .as_str()
         .unwrap()
@@ -145,12 +145,14 @@ fn upgrade_and_rollback(profile: &str, old_version: &str, new_version: &str) {
 
 #[test]
 fn upgrade_and_rollback_el6_36_to_el7_40() {
-    upgrade_and_rollback("el6-3.6:el7-4.0", "3.6", "4.0");
+    upgrade_and_rollback("el6-3.6:el7-4.0", &[], "3.6", "4.0");
 }
 
+/// On a site whose engine VM has a static address (no DHCP for it): the new engine VM gets
+/// it from the answers on the shared storage, or its health page never answers.
 #[test]
-fn upgrade_and_rollback_el7_43_to_el8_44() {
-    upgrade_and_rollback("el7-4.3:el8-4.4", "4.3", "4.4");
+fn upgrade_and_rollback_el7_43_to_el8_44_static_ip() {
+    upgrade_and_rollback("el7-4.3:el8-4.4", &["--static-ip"], "4.3", "4.4");
 }
 
 /// ansible-core 2.16 is the one that manages EL7 (Python 2.7) and EL8 platform-python (3.6)

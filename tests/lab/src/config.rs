@@ -1,5 +1,6 @@
 //! The lab's identity and layout: ids, paths, ports and profile, saved as `DIR/lab.json`.
 
+use crate::site_network::SiteNetwork;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,13 @@ pub struct LabConfig {
     /// Virtual size of the appliance disk inside the OVA (0 in labs made before it existed).
     #[serde(default)]
     pub appliance_size_bytes: u64,
+    /// The management network and the engine VM's address in it (DHCP site when absent).
+    #[serde(default = "dhcp_site")]
+    pub site_network: SiteNetwork,
+}
+
+fn dhcp_site() -> SiteNetwork {
+    SiteNetwork::new(false)
 }
 
 impl LabConfig {

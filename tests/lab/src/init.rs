@@ -23,6 +23,8 @@ pub struct InitOptions {
     pub appliance_size_bytes: u64,
     /// Replace an existing lab.
     pub force: bool,
+    /// The engine VM has a static address on the site (no DHCP for it).
+    pub static_ip: bool,
 }
 
 /// Default engine disk size (64 MiB keeps init + up fast).
@@ -82,6 +84,7 @@ pub fn init(options: &InitOptions, he_lab_binary: &Path) -> anyhow::Result<LabCo
         http_port: 0,
         admin_user: "admin@internal".into(),
         appliance_size_bytes: options.appliance_size_bytes,
+        site_network: crate::site_network::SiteNetwork::new(options.static_ip),
     };
     build(&config, he_lab_binary)?;
     Ok(config)
@@ -95,6 +98,8 @@ pub fn build(config: &LabConfig, he_lab_binary: &Path) -> anyhow::Result<()> {
     let domain_version = profile::domain_version(&config.old_engine);
     domain::create(config, domain_version, CREATED_AT)
         .context("cannot create the storage domain")?;
+    host::conf_volume::write(config, CREATED_AT)
+        .context("cannot write the configuration volume")?;
 
     let mut db = EngineDb::seed(config, &config.old_engine);
     // The engine disk existed before the lab was made: give it the lab's creation time so
@@ -170,6 +175,13 @@ fn build_engine_disk(
     )?;
     let mut guest_tree = tree::appliance_tree(&config.old_engine, &config.fqdn);
     guest_tree.extend(tree::engine_config_files(config));
+    guest_tree.insert(
+        tree::IFCFG_ETH0.into(),
+        config
+            .site_network
+            .deployed_ifcfg(&host::vm_conf::engine_mac(config))
+            .into_bytes(),
+    );
     guest_tree.insert(
         tree::SETUP_DONE_FILE.into(),
         tree::setup_done_content(&config.fqdn, &config.old_engine).into_bytes(),

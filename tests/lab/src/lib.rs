@@ -24,6 +24,7 @@ pub mod ports;
 pub mod profile;
 pub mod report;
 pub mod shim;
+pub mod site_network;
 pub mod state;
 pub mod storage;
 pub mod vdsm;

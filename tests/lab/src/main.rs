@@ -63,6 +63,10 @@ struct InitArgs {
     /// Replace an existing lab in DIR.
     #[arg(long)]
     force: bool,
+    /// The engine VM has a static address on the site (192.0.2.20/24): a new engine VM must be
+    /// given it by cloud-init, or its health page never answers.
+    #[arg(long)]
+    static_ip: bool,
 }
 
 #[derive(Args)]
@@ -197,6 +201,7 @@ fn cmd_init(dir: PathBuf, args: InitArgs, binary: &Path) -> anyhow::Result<u8> {
         engine_disk_size_bytes: args.engine_disk_size,
         appliance_size_bytes: args.appliance_size,
         force: args.force,
+        static_ip: args.static_ip,
     };
     let started = Instant::now();
     let config = init::init(&options, binary)?;
@@ -220,6 +225,7 @@ fn cmd_reset(config: &LabConfig, binary: &Path) -> anyhow::Result<u8> {
         engine_disk_size_bytes: config.engine_disk_size_bytes,
         appliance_size_bytes: config.appliance_size_bytes.max(16 << 20),
         force: true,
+        static_ip: config.site_network.engine_static,
     };
     init::init(&options, binary)?;
     println!(

@@ -13,6 +13,7 @@ use super::he_conf::Volume;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use session::{Endpoint, Session};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -126,6 +127,53 @@ impl Vdsm {
     /// This host's hardware information.
     pub fn hardware_info(&self) -> Result<HardwareInfo, VdsmError> {
         self.typed("Host.getHardwareInfo", &[])
+    }
+
+    /// This host's IPv4 address and prefix length on the network `name` (`Host.getCapabilities`
+    /// `networks.<name>.addr` and `.netmask`, vdsm's netinfo since 3.x); None when the
+    /// network has no IPv4 address.
+    pub fn network_address(&self, name: &str) -> Result<Option<(Ipv4Addr, u8)>, VdsmError> {
+        #[derive(Deserialize)]
+        struct Network {
+            #[serde(default)]
+            addr: String,
+            #[serde(default)]
+            netmask: String,
+        }
+        #[derive(Deserialize)]
+        struct Capabilities {
+            #[serde(default)]
+            networks: std::collections::BTreeMap<String, Network>,
+        }
+        let call = "Host.getCapabilities()";
+        let capabilities: Capabilities = self.typed("Host.getCapabilities", &[])?;
+        let network = capabilities
+            .networks
+            .get(name)
+            .ok_or_else(|| VdsmError::Unexpected {
+                call: call.into(),
+                reason: format!("this host has no network '{name}' (hosted-engine.conf bridge)"),
+            })?;
+        if network.addr.is_empty() {
+            return Ok(None);
+        }
+        let unexpected = |what: &str, value: &str| VdsmError::Unexpected {
+            call: call.into(),
+            reason: format!("network '{name}' has {what} {value:?}"),
+        };
+        let address: Ipv4Addr = network
+            .addr
+            .parse()
+            .map_err(|_| unexpected("the address", &network.addr))?;
+        let mask: Ipv4Addr = network
+            .netmask
+            .parse()
+            .map_err(|_| unexpected("the netmask", &network.netmask))?;
+        let bits = u32::from(mask);
+        if bits.leading_ones() + bits.trailing_zeros() != 32 {
+            return Err(unexpected("the netmask", &network.netmask));
+        }
+        Ok(Some((address, bits.leading_ones() as u8)))
     }
 
     /// `Image.prepare`: activates the volume and returns its path (file and block domains).

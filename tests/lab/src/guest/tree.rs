@@ -41,6 +41,9 @@ fn os_release(os_version: &str) -> String {
     )
 }
 
+/// The guest's first network interface configuration (EL initscripts / NetworkManager ifcfg).
+pub const IFCFG_ETH0: &str = "/etc/sysconfig/network-scripts/ifcfg-eth0";
+
 /// The OS and engine packages of `release`, engine installed but not yet set up (what an
 /// appliance image holds).
 pub fn appliance_tree(release: &EngineRelease, hostname: &str) -> Tree {
@@ -74,6 +77,11 @@ pub fn appliance_tree(release: &EngineRelease, hostname: &str) -> Tree {
     put(
         "/etc/hosts",
         "127.0.0.1   localhost localhost.localdomain\n".into(),
+    );
+    // The appliance's kickstart configures eth0 by DHCP (`network --bootproto=dhcp`).
+    put(
+        IFCFG_ETH0,
+        "BOOTPROTO=dhcp\nDEVICE=eth0\nONBOOT=yes\nTYPE=Ethernet\nUSERCTL=no\n".into(),
     );
     put(VERSION_FILE, format!("{}-1.el{el}\n", release.version));
     put(

@@ -44,7 +44,7 @@ pub fn render(config: &LabConfig) -> String {
             ),
         ),
         ("vdsm_use_ssl", "true".into()),
-        ("gateway", "127.0.0.1".into()),
+        ("gateway", config.site_network.gateway.to_string()),
         ("bridge", "ovirtmgmt".into()),
         ("network_test", "dns".into()),
         ("tcp_t_address", String::new()),

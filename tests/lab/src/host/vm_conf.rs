@@ -8,16 +8,21 @@ use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Renders the lab's vm.conf: cdrom with an empty `path:,`, the engine disk, nic, console.
-pub fn render(config: &LabConfig) -> String {
-    let id = |label: &str| derived_uuid(config.seed, label);
-    let mac_seed = id("nic/mac");
-    let mac = format!(
+/// The engine VM's MAC address (oVirt's `00:16:3e` range).
+pub fn engine_mac(config: &LabConfig) -> String {
+    let mac_seed = derived_uuid(config.seed, "nic/mac");
+    format!(
         "00:16:3e:{}:{}:{}",
         &mac_seed[0..2],
         &mac_seed[2..4],
         &mac_seed[4..6]
-    );
+    )
+}
+
+/// Renders the lab's vm.conf: cdrom with an empty `path:,`, the engine disk, nic, console.
+pub fn render(config: &LabConfig) -> String {
+    let id = |label: &str| derived_uuid(config.seed, label);
+    let mac = engine_mac(config);
     let lines = [
         format!("vmId={}", config.vm_id),
         "memSize=4096".into(),

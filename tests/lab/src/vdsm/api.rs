@@ -12,7 +12,14 @@ pub type Method = (&'static str, &'static [&'static str]);
 
 /// Namespaces and their methods (vdsm-api.yml, the verbs the modules and the lab use).
 pub const SCHEMA: &[(&str, &[Method])] = &[
-    ("Host", &[("getHardwareInfo", &[]), ("getVMList", &[])]),
+    (
+        "Host",
+        &[
+            ("getCapabilities", &[]),
+            ("getHardwareInfo", &[]),
+            ("getVMList", &[]),
+        ],
+    ),
     (
         "Image",
         &[
@@ -110,6 +117,7 @@ pub fn call(
         .collect();
     let param = |index: usize| text[index].as_str();
     match method {
+        "Host.getCapabilities" => Ok(capabilities(config)),
         "Host.getHardwareInfo" => Ok(hardware_info(config)),
         "Host.getVMList" => Ok(vm_list(config)),
         "VM.getStats" => vm_stats(config, param(0)),
@@ -127,6 +135,37 @@ pub fn call(
         "Task.getStatus" => storage_verbs::task_status(config, param(0)),
         _ => unreachable!("every method of SCHEMA is dispatched"),
     }
+}
+
+/// `Host getCapabilities` (the bridge's `info`): the host's software and its management
+/// network as vdsm's netinfo reports it (`addr`/`netmask` since 3.x, `ipv4addrs` since 4.17).
+fn capabilities(config: &LabConfig) -> Value {
+    let site = &config.site_network;
+    let vdsm = crate::profile::HostVdsm::of(&config.profile);
+    json!({
+        "software_version": vdsm.version(),
+        "software_revision": "1",
+        "networks": {
+            "ovirtmgmt": {
+                "iface": "ovirtmgmt",
+                "bridged": true,
+                "ports": ["eth0"],
+                "addr": site.host_ip.to_string(),
+                "netmask": site.netmask().to_string(),
+                "ipv4addrs": [format!("{}/{}", site.host_ip, site.prefix)],
+                "gateway": site.gateway.to_string(),
+                "ipv4defaultroute": true,
+                "ipv6addrs": [],
+                "ipv6gateway": "::",
+                "dhcpv4": false,
+                "dhcpv6": false,
+                "mtu": "1500",
+                "stp": "off",
+                "switch": "legacy",
+            }
+        },
+        "nics": {"eth0": {"hwaddr": "52:54:00:12:34:56", "speed": 1000, "mtu": "1500"}},
+    })
 }
 
 /// `Host getHardwareInfo` (dmidecode of the host).

@@ -179,7 +179,16 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
     if control.stopping.load(Ordering::SeqCst) {
         return Ok(Exit::Stopped);
     }
-    let server = start_engine(config, &guest);
+    let server = match guest_network(config, &guest) {
+        Ok(()) => start_engine(config, &guest),
+        Err(why) => {
+            session.console(&format!(
+                "eth0: {why}: the engine at {} is unreachable",
+                config.site_network.engine_ip
+            ));
+            None
+        }
+    };
     set_status(config, |vm| vm.booted = true);
     wait_for_stop(control);
     if let Some(server) = server {
@@ -188,6 +197,15 @@ fn life(config: &LabConfig, vm_conf_path: &Path, control: &VmControl) -> anyhow:
     }
     drop(channel);
     Ok(Exit::Stopped)
+}
+
+/// Whether the host reaches the guest at the engine's address, from the guest's ifcfg-eth0.
+fn guest_network(config: &LabConfig, guest: &GuestDisk) -> Result<(), String> {
+    let ifcfg = guest
+        .read_text(crate::guest::tree::IFCFG_ETH0)
+        .map_err(|error| format!("{error:#}"))?;
+    let site = &config.site_network;
+    site.reachable(site.guest_address(ifcfg.as_deref())?)
 }
 
 /// Starts the engine if the disk holds a set-up one, with the database the disk holds.

@@ -1,6 +1,11 @@
 //! cloud-init's NoCloud datasource in the guest: finds a `cidata` ISO on the cdrom (read with
 //! isoinfo/xorriso, real ISO readers), then runs `write_files` and `runcmd` of a
-//! `#cloud-config` user-data once per instance-id, unless cloud-init was masked.
+//! `#cloud-config` user-data once per instance-id, unless cloud-init was masked. A
+//! `network-interfaces` block in meta-data (Debian ENI, what ovirt-hosted-engine-setup's
+//! `vm/cloud_init.py` writes) becomes the guest's `ifcfg-eth0`, as cloud-init's RHEL support
+//! renders it (0.7.5: `distros/rhel.py` `_write_network`; 18.5+: NoCloud
+//! `eni.convert_eni_data` then the sysconfig renderer). A `network-config` file is not read:
+//! cloud-init 0.7.5 of the EL7 appliances ignores it.
 
 use crate::guest::disk::run;
 use crate::vm::shell::Shell;
@@ -98,6 +103,16 @@ pub fn run_seed(session: &GuestSession, seed: &Seed) -> anyhow::Result<()> {
     session.console(&format!(
         "Cloud-init v. 0.7.5 running 'init' for instance {instance}"
     ));
+    if let Some(ifcfg) = network_interfaces(&seed.meta_data)? {
+        session
+            .disk
+            .write(crate::guest::tree::IFCFG_ETH0, ifcfg.as_bytes(), 0o644)
+            .context("cannot write the network configuration")?;
+        session.console(&format!(
+            "cloud-init: applied network-interfaces to {}",
+            crate::guest::tree::IFCFG_ETH0
+        ));
+    }
     anyhow::ensure!(
         seed.user_data.starts_with("#cloud-config"),
         "user-data is not #cloud-config"
@@ -152,6 +167,62 @@ pub fn run_seed(session: &GuestSession, seed: &Seed) -> anyhow::Result<()> {
         session.console(&format!("(exit status {status})"));
     }
     Ok(())
+}
+
+/// The `ifcfg-eth0` of the `network-interfaces` block of `meta_data`, if it has one.
+fn network_interfaces(meta_data: &str) -> anyhow::Result<Option<String>> {
+    let meta: serde_yaml::Value =
+        serde_yaml::from_str(meta_data).context("cloud-init cannot parse meta-data")?;
+    let Some(eni) = meta.get("network-interfaces").and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    let mut method = None;
+    let mut options: Vec<(String, String)> = Vec::new();
+    for line in eni.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["iface", "eth0", "inet", how] => method = Some(how.to_string()),
+            ["iface", other, ..] => {
+                anyhow::bail!("network-interfaces: the guest has no interface {other}")
+            }
+            [key, rest @ ..] if method.is_some() && !rest.is_empty() => {
+                options.push((key.to_string(), rest.join(" ")))
+            }
+            _ => {}
+        }
+    }
+    let get = |key: &str| {
+        options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut ifcfg = String::from("DEVICE=\"eth0\"\nONBOOT=\"yes\"\n");
+    match method.as_deref() {
+        Some("dhcp") => ifcfg += "BOOTPROTO=\"dhcp\"\n",
+        Some("static") => {
+            ifcfg += "BOOTPROTO=\"static\"\n";
+            for (key, name) in [
+                ("address", "IPADDR"),
+                ("netmask", "NETMASK"),
+                ("broadcast", "BROADCAST"),
+                ("gateway", "GATEWAY"),
+            ] {
+                if let Some(value) = get(key) {
+                    ifcfg += &format!("{name}=\"{value}\"\n");
+                }
+            }
+            for (index, server) in get("dns-nameservers")
+                .unwrap_or_default()
+                .split_whitespace()
+                .enumerate()
+            {
+                ifcfg += &format!("DNS{}=\"{server}\"\n", index + 1);
+            }
+        }
+        other => anyhow::bail!("network-interfaces: no usable 'iface eth0 inet' ({other:?})"),
+    }
+    Ok(Some(ifcfg))
 }
 
 /// Quotes a word for the guest shell.

@@ -315,11 +315,16 @@ pub fn upgrade_user_data(dwh: bool) -> String {
 
 /// Makes a NoCloud ISO with genisoimage and a vm.conf copy whose cdrom path points at it.
 pub fn make_seed(lab: &Lab, user_data: &str) -> PathBuf {
+    make_seed_with_meta_data(lab, "", user_data)
+}
+
+/// [`make_seed`] with `extra_meta_data` appended to meta-data (e.g. `network-interfaces`).
+pub fn make_seed_with_meta_data(lab: &Lab, extra_meta_data: &str, user_data: &str) -> PathBuf {
     let work = lab.scratch("seed");
     let vm_id = lab.he_conf("vmid");
     std::fs::write(
         work.join("meta-data"),
-        format!("instance-id: {vm_id}\nlocal-hostname: engine.lab.local\n"),
+        format!("instance-id: {vm_id}\nlocal-hostname: engine.lab.local\n{extra_meta_data}"),
     )
     .unwrap();
     std::fs::write(work.join("user-data"), user_data).unwrap();
