@@ -935,3 +935,33 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
         }
     }
 }
+
+#[test]
+fn refuses_a_backup_older_than_max_age_unless_accepted() {
+    let work = tempfile::tempdir().unwrap();
+    // Members dated 2017-07-14T02:40:00Z, as engine-backup stamps them at backup time.
+    let backup = write(work.path(), "engine.tar.gz", &standard_archive());
+    let args = json!({"backup": backup, "validate_only": true, "max_age": 3600});
+    let run = run_module("he_inject_backup", args, work.path(), None);
+    run.assert_failed_with("engine.tar.gz was created 2017-07-14T02:40:00Z");
+    let msg = run.result["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("max_age (3600 s)") && msg.contains("accept_stale"),
+        "{msg}"
+    );
+
+    let args =
+        json!({"backup": backup, "validate_only": true, "max_age": 3600, "accept_stale": true});
+    let run = run_module("he_inject_backup", args, work.path(), None);
+    run.assert_ok();
+    assert!(run.result["age_s"].as_u64().unwrap() > 3600);
+    let warnings = run.result["warnings"].to_string();
+    assert!(warnings.contains("as accept_stale asks"), "{warnings}");
+
+    // No max_age: no limit, and no age.
+    let args = json!({"backup": backup, "validate_only": true});
+    let run = run_module("he_inject_backup", args, work.path(), None);
+    run.assert_ok();
+    assert_eq!(run.result["age_s"], json!(null));
+    assert_eq!(run.result["backup"]["created_s"], json!(1_500_000_000));
+}

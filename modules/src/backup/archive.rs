@@ -44,6 +44,8 @@ pub struct BackupFacts {
     pub reports: bool,
     /// Newest member modification time (RFC 3339, UTC), else the file's.
     pub created: String,
+    /// The same time in seconds since the epoch.
+    pub created_s: u64,
     /// SHA-256 of the archive file.
     pub sha256: String,
     /// Archive size.
@@ -122,6 +124,7 @@ pub fn validate(path: &Path, limits: &Limits) -> Result<BackupFacts, BackupError
         dwh: outer.digests.contains_key(DWH_DUMP),
         reports: outer.digests.contains_key(REPORTS_DUMP),
         created: rfc3339(created_s),
+        created_s,
         sha256: hex::encode(archive.digest.finalize()),
         size_bytes: archive.bytes,
         compression,

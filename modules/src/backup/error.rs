@@ -5,6 +5,18 @@ use std::path::PathBuf;
 /// A reason the archive is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
+    /// The backup is older than the freshness limit and was not accepted.
+    #[error("the engine backup {path} was created {created}, {age} ago, longer ago than max_age ({max_age_s} s): what changed on the engine since then would be lost by the upgrade; take a fresh backup, or set accept_stale to upgrade with this one")]
+    Stale {
+        /// The archive.
+        path: PathBuf,
+        /// When it was created (RFC 3339).
+        created: String,
+        /// How old it is, for a reader.
+        age: String,
+        /// The limit.
+        max_age_s: u64,
+    },
     /// The archive file could not be opened or read.
     #[error("cannot read backup archive {path}: {error}")]
     Unreadable {

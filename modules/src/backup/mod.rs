@@ -6,6 +6,7 @@
 mod archive;
 mod error;
 mod files;
+mod freshness;
 mod manifest;
 mod member;
 mod policy;
@@ -14,6 +15,7 @@ mod walk;
 
 pub use archive::{check_restorable, validate, BackupFacts};
 pub use error::BackupError;
+pub use freshness::FreshnessOptions;
 pub use policy::Hasher;
 pub use stream::Compression;
 

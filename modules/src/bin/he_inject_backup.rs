@@ -2,7 +2,7 @@
 use anyhow::Context as _;
 use he_modules::ansible::{self, at_most_one_of, exactly_one_of, take_rest, Context, Failure};
 use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
-use he_modules::backup::{self, Limits};
+use he_modules::backup::{self, FreshnessOptions, Limits};
 use he_modules::guest::{self, DiskFormat, Upload};
 use he_modules::host::vdsm::options::VdsmOptions;
 use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF};
@@ -56,15 +56,22 @@ struct HeInjectBackup;
 
 impl Module for HeInjectBackup {
     const NAME: &'static str = "he_inject_backup";
-    type Options = ((Limits, VdsmOptions), (HostIds, Options));
+    type Options = (
+        ((Limits, FreshnessOptions), VdsmOptions),
+        (HostIds, Options),
+    );
 
     fn run(
         context: &mut Context,
-        ((limits, vdsm), (ids, options)): Self::Options,
+        (((limits, freshness), vdsm), (ids, options)): Self::Options,
     ) -> anyhow::Result<Outcome> {
         let facts = backup::validate(&options.backup, &limits)?;
         if let Some(target) = &options.target_version {
             backup::check_restorable(&facts, target)?;
+        }
+        let (age_s, stale_warning) = freshness.judge_now(&options.backup, &facts)?;
+        if let Some(warning) = stale_warning {
+            context.warn(warning);
         }
         tracing::info!("backup {} is valid: {facts:?}", options.backup.display());
         let summary = format!(
@@ -74,7 +81,8 @@ impl Module for HeInjectBackup {
         if options.validate_only {
             return Ok(Outcome::changed(false)
                 .msg(format!("valid {summary}"))
-                .with("backup", facts));
+                .with("backup", facts)
+                .with("age_s", age_s));
         }
         let disk = match (&options.disk, &options.disk_volume) {
             (Some(path), _) => path.clone(),

@@ -23,6 +23,45 @@ pub struct BackupContent<'a> {
     pub files: &'a tree::Tree,
     /// Whether the engine had a DWH database (adds `./db/dwh_backup.db`).
     pub dwh: bool,
+    /// How the archive is compressed (`--archive-compressor`).
+    pub compressor: ArchiveCompressor,
+}
+
+/// engine-backup's `--archive-compressor` (gzip unless told otherwise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ArchiveCompressor {
+    /// `gzip` (tar `-z`), the default.
+    #[default]
+    Gzip,
+    /// `bzip2` (tar `-j`).
+    Bzip2,
+    /// `xz` (tar `-J`).
+    Xz,
+    /// `None`: a plain tar.
+    None,
+}
+
+impl ArchiveCompressor {
+    /// The compressor engine-backup names `name`, as its `compressor_to_tar_option` knows them.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "gzip" => Some(Self::Gzip),
+            "bzip2" => Some(Self::Bzip2),
+            "xz" => Some(Self::Xz),
+            "None" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    /// tar's option letter for it.
+    fn tar_option(self) -> &'static str {
+        match self {
+            Self::Gzip => "z",
+            Self::Bzip2 => "j",
+            Self::Xz => "J",
+            Self::None => "",
+        }
+    }
 }
 
 /// The `./config` engine-backup writes for restore: the dump format and compressor of each
@@ -85,10 +124,13 @@ pub fn write(
         std::fs::create_dir_all(parent)?;
     }
     let mut pack = Command::new("tar");
-    pack.arg("-C").arg(&staging).arg("-cpSzf").arg(archive);
+    pack.arg("-C")
+        .arg(&staging)
+        .arg(format!("-cpS{}f", content.compressor.tar_option()))
+        .arg(archive);
     fixed(&mut pack);
     pack.arg(".");
-    run(pack.env("GZIP", "-n")).context("cannot pack the engine-backup archive (tar -z)")?;
+    run(pack.env("GZIP", "-n")).context("cannot pack the engine-backup archive (tar)")?;
     let _ = std::fs::remove_dir_all(&staging);
     let _ = std::fs::remove_dir_all(&files_root);
     Ok(())

@@ -19,6 +19,17 @@ pub struct EngineRelease {
     pub api_versions: Vec<u8>,
 }
 
+/// The engine VM's network link to the host (see [`LabConfig::engine_link`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLink {
+    /// The host's end of the link.
+    pub host: std::net::Ipv4Addr,
+    /// The engine VM's address.
+    pub engine: std::net::Ipv4Addr,
+    /// Prefix length of the link's network.
+    pub prefix_len: u8,
+}
+
 /// Everything about one lab, written by `he-lab init` and read by every other part.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabConfig {
@@ -200,12 +211,43 @@ impl LabConfig {
         if preferred.as_os_str().len() + socket_name_len < 104 {
             return preferred;
         }
+        PathBuf::from(format!("/tmp/he-lab-channels-{:016x}", self.dir_hash()))
+    }
+
+    /// FNV-1a of DIR: names that must differ between labs side by side on one machine.
+    pub fn dir_hash(&self) -> u64 {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in self.dir.as_os_str().as_encoded_bytes() {
             hash ^= u64::from(*byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
-        PathBuf::from(format!("/tmp/he-lab-channels-{hash:016x}"))
+        hash
+    }
+
+    /// The engine VM's link to the host: the engine's IPv4 address and the host's, a /30 of
+    /// 10.64.0.0/10 picked by [`Self::dir_hash`] (labs side by side get different ones). The
+    /// one place that says where the engine VM is on the network.
+    pub fn engine_link(&self) -> EngineLink {
+        let hash = self.dir_hash();
+        let second = 64 + (hash % 64) as u8;
+        let third = (hash >> 8) as u8;
+        let fourth = ((hash >> 16) % 64) as u8 * 4;
+        EngineLink {
+            host: std::net::Ipv4Addr::new(10, second, third, fourth + 1),
+            engine: std::net::Ipv4Addr::new(10, second, third, fourth + 2),
+            prefix_len: 30,
+        }
+    }
+
+    /// `DIR/engine-vm`: what the engine VM's SSH endpoint needs (keys, sshd_config, its
+    /// `bin/engine-backup`, the inventory's `known_hosts`).
+    pub fn engine_vm_dir(&self) -> PathBuf {
+        self.dir.join("engine-vm")
+    }
+
+    /// `DIR/engine-vm.yml`: inventory of the engine VM host (`hosted_engine_vm`, root over SSH).
+    pub fn engine_vm_inventory_path(&self) -> PathBuf {
+        self.dir.join("engine-vm.yml")
     }
 
     /// The engine VM's setup channel socket `<vm_id>.org.ovirt.hosted-engine-setup.0`.

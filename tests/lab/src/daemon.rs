@@ -2,9 +2,11 @@
 //! it serves vdsm's JSON-RPC endpoint (`vdsm::server`, bound to port 0 at start, address in
 //! `state/vdsm_address`), owns the engine VM and answers `VM.create/shutdown/destroy` on a
 //! unix control socket (`state/daemon.sock`, one JSON request and one JSON reply per
-//! connection).
+//! connection). It holds the engine VM's network namespace (`engine_vm_ssh`), where the VM's
+//! sshd runs while the VM does.
 
 use crate::config::LabConfig;
+use crate::engine_vm_ssh::{EngineNetwork, Sshd};
 use crate::nfs_mount::NfsMount;
 use crate::ports::HeldPort;
 use crate::vm::boot::{self, StopKind, VmControl};
@@ -36,6 +38,10 @@ struct Running {
 pub fn run(mut config: LabConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.state_dir())?;
     let nfs = NfsMount::mount(&config.sd_remote, &config.sd_export(), &config.sd_mount())?;
+    // Without it (no root, an address taken) the lab runs, and its engine VM has no SSH.
+    let engine_network = EngineNetwork::create(&config)
+        .map_err(|error| log(&format!("the engine VM has no network: {error:#}")))
+        .ok();
     let (https, http) = (HeldPort::new(), HeldPort::new());
     let (https, http) = (
         https.context("cannot hold a port for the engine's HTTPS")?,
@@ -88,6 +94,8 @@ pub fn run(mut config: LabConfig) -> anyhow::Result<()> {
             break;
         }
     }
+    // Before the socket goes: `down` returns when it is gone, the namespace gone too.
+    drop(engine_network);
     let _ = std::fs::remove_file(&socket);
     if let Err(error) = nfs.unmount() {
         log(&format!("{error:#}"));
@@ -135,6 +143,10 @@ fn handle(config: &LabConfig, running: &Arc<Mutex<Running>>, request: &Value) ->
             }
             let (thread_config, thread_control) = (config.clone(), control.clone());
             running.thread = Some(std::thread::spawn(move || {
+                // The engine VM answers SSH on its address while it runs.
+                let _sshd = Sshd::start(&thread_config)
+                    .map_err(|error| log(&format!("no SSH on the engine VM: {error:#}")))
+                    .ok();
                 boot::run_vm(&thread_config, &vm_conf, &thread_control)
             }));
             running.control = Some(control);
@@ -265,6 +277,8 @@ pub fn stop(config: &LabConfig) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_file(config.pid_path());
         let _ = std::fs::remove_file(config.control_socket_path());
+        // What the dead daemon held outside its process: the engine VM's network and sshd.
+        crate::engine_vm_ssh::teardown(config);
     }
     let mut vm = state::vm(config);
     if vm.exists() {

@@ -1,5 +1,5 @@
 //! `he-lab init`: creates a complete lab, deterministically for a seed (ids and file contents;
-//! only the TLS keys are fresh). The engine's ports are chosen by the daemon at `he-lab up`.
+//! only the TLS and SSH keys and the engine backup's time are fresh). The engine's ports are chosen by the daemon at `he-lab up`.
 
 use crate::config::LabConfig;
 use crate::engine::db::{default_admin_password, derived_uuid, EngineDb};
@@ -90,6 +90,13 @@ pub fn init(options: &InitOptions, he_lab_binary: &Path) -> anyhow::Result<LabCo
     Ok(config)
 }
 
+/// Seconds since the epoch, now.
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 /// Writes every artifact of `config` into its (empty) directory.
 pub fn build(config: &LabConfig, he_lab_binary: &Path) -> anyhow::Result<()> {
     let work = config.state_dir().join("work");
@@ -133,9 +140,13 @@ pub fn build(config: &LabConfig, he_lab_binary: &Path) -> anyhow::Result<()> {
         db: &db,
         files: &files,
         dwh: true,
+        compressor: backup::ArchiveCompressor::Gzip,
     };
-    backup::write(&content, &config.engine_backup_path(), &work, CREATED_AT)
+    // The operator's backup is taken shortly before an upgrade: it carries the time init
+    // ran (an upgrade refuses a backup older than its limit, he_backup_max_age).
+    backup::write(&content, &config.engine_backup_path(), &work, unix_now_s())
         .context("cannot write the engine-backup archive")?;
+    crate::engine_vm_ssh::write_keys(config).context("cannot make the engine VM's SSH keys")?;
 
     for dir in [
         config.stage_dir(),

@@ -1,11 +1,15 @@
 //! What the playbooks and a shell see of the lab: `inventory.yml` (one host with every
 //! playbook variable of SPEC 5, the vdsm endpoint included) and the `bin/hosted-engine`
-//! wrapper, plus `bin/vdsm-client` where the host's vdsm release has it (4.19 and later).
+//! wrapper, plus `bin/vdsm-client` where the host's vdsm release has it (4.19 and later);
+//! `engine-vm.yml` (the engine VM over SSH) and the engine VM's `engine-vm/bin/engine-backup`.
 
 use crate::config::LabConfig;
 use anyhow::Context as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+
+/// The engine VM's name in `engine-vm.yml`.
+pub const ENGINE_VM_HOST: &str = "hosted_engine_vm";
 
 /// Quotes a string for YAML (JSON strings are valid YAML scalars).
 fn quoted(value: impl AsRef<str>) -> String {
@@ -45,6 +49,20 @@ pub fn variables(config: &LabConfig) -> Vec<(&'static str, String)> {
         ),
         ("he_vdsm_pki_dir", path(&crate::vdsm::pki_dir(config))),
         ("he_fqdn", config.fqdn.clone()),
+        // The engine VM, for he_take_engine_backup: its host is in engine-vm.yml (a second
+        // `-i`), and engine-backup writes there (the lab's engine VM shares this filesystem).
+        ("he_engine_vm_host", ENGINE_VM_HOST.to_string()),
+        (
+            "he_engine_vm_backup_dir",
+            path(&config.engine_vm_dir().join("backups")),
+        ),
+        (
+            "he_engine_vm_path",
+            format!(
+                "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                path(&crate::engine_vm_ssh::bin_dir(config))
+            ),
+        ),
         // The simulated VM and engine answer in milliseconds: look often.
         ("he_poll_interval", "1".to_string()),
         ("he_health_interval", "1".to_string()),
@@ -96,6 +114,51 @@ pub fn render(config: &LabConfig) -> String {
     text
 }
 
+/// Renders `engine-vm.yml`: the engine VM as a control node reaches it, root over SSH at the
+/// engine's address with the lab's key and known_hosts. A separate inventory (`-i` it next to
+/// `inventory.yml`), so that plays on every host of `inventory.yml` never run on the engine VM.
+pub fn render_engine_vm(config: &LabConfig) -> String {
+    let ssh_args = format!(
+        "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+        crate::engine_vm_ssh::known_hosts_path(config).display()
+    );
+    let mut text = String::from(
+        "# he-lab inventory of the engine VM (he_take_engine_backup): use with -i inventory.yml -i engine-vm.yml
+",
+    );
+    text.push_str(
+        "all:
+  children:
+    hosted_engine_vms:
+      hosts:
+",
+    );
+    text.push_str(&format!(
+        "        {ENGINE_VM_HOST}:
+"
+    ));
+    for (name, value) in [
+        ("ansible_connection", "ssh".to_string()),
+        ("ansible_host", config.engine_link().engine.to_string()),
+        ("ansible_user", "root".to_string()),
+        (
+            "ansible_ssh_private_key_file",
+            crate::engine_vm_ssh::client_key_path(config)
+                .display()
+                .to_string(),
+        ),
+        ("ansible_ssh_common_args", ssh_args),
+        ("ansible_python_interpreter", "/usr/bin/python3".to_string()),
+    ] {
+        text.push_str(&format!(
+            "          {name}: {}
+",
+            quoted(value)
+        ));
+    }
+    text
+}
+
 /// Renders `vars.yml`: the same playbook variables, for `ansible-playbook -e @vars.yml`.
 pub fn render_vars(config: &LabConfig) -> String {
     let mut text = String::from("# he-lab playbook variables (also in inventory.yml)\n");
@@ -115,13 +178,17 @@ fn wrapper(he_lab: &Path, dir: &Path, tool: &str) -> String {
     )
 }
 
-/// Writes `inventory.yml` and `vars.yml` (again when the daemon knows the engine's ports).
+/// Writes `inventory.yml`, `vars.yml` and `engine-vm.yml` (again when the daemon knows the
+/// engine's ports).
 pub fn write_variables(config: &LabConfig) -> anyhow::Result<()> {
     std::fs::write(config.inventory_path(), render(config))
         .with_context(|| format!("cannot write {}", config.inventory_path().display()))?;
     let vars = config.dir.join("vars.yml");
     std::fs::write(&vars, render_vars(config))
-        .with_context(|| format!("cannot write {}", vars.display()))
+        .with_context(|| format!("cannot write {}", vars.display()))?;
+    let engine_vm = config.engine_vm_inventory_path();
+    std::fs::write(&engine_vm, render_engine_vm(config))
+        .with_context(|| format!("cannot write {}", engine_vm.display()))
 }
 
 /// Writes `inventory.yml`, `vars.yml`, `env.sh` and the `bin/` wrappers pointing at the he-lab binary `he_lab`.
@@ -134,8 +201,13 @@ pub fn write(config: &LabConfig, he_lab: &Path) -> anyhow::Result<()> {
     if crate::profile::HostVdsm::of(&config.profile).has_vdsm_client() {
         tools.push("vdsm-client");
     }
-    for tool in tools {
-        let path = bin.join(tool);
+    let engine_vm_bin = crate::engine_vm_ssh::bin_dir(config);
+    std::fs::create_dir_all(&engine_vm_bin)?;
+    let placed = tools
+        .into_iter()
+        .map(|tool| (bin.join(tool), tool))
+        .chain([(engine_vm_bin.join("engine-backup"), "engine-backup")]);
+    for (path, tool) in placed {
         std::fs::write(&path, wrapper(he_lab, &config.dir, tool))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod engine;
+pub mod engine_vm_ssh;
 pub mod guest;
 pub mod host;
 pub mod init;

@@ -109,6 +109,8 @@ struct ShimArgs {
 enum HostTool {
     HostedEngine,
     VdsmClient,
+    /// The engine VM's `engine-backup` (run over SSH on the engine VM).
+    EngineBackup,
 }
 
 fn main() -> ExitCode {
@@ -156,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let output = match args.tool {
                 HostTool::HostedEngine => shim::hosted_engine::run(&config, &args.args),
                 HostTool::VdsmClient => shim::vdsm_client::run(&config, &args.args),
+                HostTool::EngineBackup => shim::engine_backup::run(&config, &args.args),
             };
             print!("{}", output.stdout);
             eprint!("{}", output.stderr);

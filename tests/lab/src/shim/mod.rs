@@ -1,6 +1,8 @@
 //! The host tools the modules call, with the real syntax, outputs, errors and exit codes:
-//! `hosted-engine` and `vdsm-client` (host-formats.md sections 1, 4, 5).
+//! `hosted-engine` and `vdsm-client` (host-formats.md sections 1, 4, 5), and the engine VM's
+//! `engine-backup`.
 
+pub mod engine_backup;
 pub mod ha_status;
 pub mod health;
 pub mod hosted_engine;
