@@ -381,7 +381,7 @@ fn a_registration_failure_keeps_the_healthy_new_engine_and_a_resumed_run_with_it
     );
     assert_failure(
         &failed,
-        "so it was left running (he_auto_rollback rolls back only before that)",
+        "left running (he_auto_rollback rolls back only before that)",
     );
     assert_failure(
         &failed,
