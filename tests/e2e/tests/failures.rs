@@ -524,14 +524,31 @@ fn an_engine_ca_that_changes_after_the_attempts_first_contact_is_refused() {
     let pinned_sha1 = fingerprint(&ca_pem, "-sha1").replace(':', "");
     let pinned_sha256 = fingerprint(&ca_pem, "-sha256");
 
-    // The first contact pins the CA and shows it as oVirt does; the run stops later (the
-    // backup disk never becomes ok) with the engine up.
+    // Check mode shows the CA as oVirt does and writes no pin.
+    let pin = lab
+        .dir
+        .path()
+        .join("var/lib/ovirt-hosted-engine-upgrade/engine-ca-pin.json");
+    let check = upgrade_with(&site, &["--check"]);
+    assert_success(&check);
+    assert!(
+        check
+            .text
+            .contains(&format!("Fingerprint (SHA-1): {pinned_sha1}")),
+        "{}",
+        check.text
+    );
+    assert!(!pin.exists(), "check mode pinned the CA");
+
+    // The first contact pins the CA and shows it; the run stops later (the backup disk never
+    // becomes ok) with the engine up.
     lab.fault("disk_create_stuck", true);
     let failed = upgrade_with(&site, &["-e", "he_disk_wait_timeout=5"]);
     assert_failure(&failed, "to become ok did not happen within 5 s");
     assert_failure(&failed, &format!("Fingerprint (SHA-1): {pinned_sha1}"));
     assert_failure(&failed, &format!("Fingerprint (SHA-256): {pinned_sha256}"));
     assert_eq!(phase(&lab).as_deref(), Some("backup_named"));
+    assert!(pin.exists(), "the first contact pinned the CA");
     lab.fault("disk_create_stuck", false);
 
     let down = lab.hosted_engine(&["--vm-shutdown"]);
