@@ -404,3 +404,100 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     assert_eq!(std::fs::read_dir(&a_dir).unwrap().count(), 0);
     assert!(!missing.exists());
 }
+
+/// How often the engine was asked for its CA.
+fn ca_fetches(engine: &FakeEngine) -> usize {
+    engine
+        .seen()
+        .iter()
+        .filter(|seen| seen.path.starts_with("/ovirt-engine/services/pki-resource"))
+        .count()
+}
+
+/// SPEC 6.5: the CA fetched on the attempt's first contact is pinned (check mode shows it and
+/// writes nothing), every later contact trusts the pin without fetching the CA again, an
+/// engine presenting another CA is refused with both CAs named and never gets the password,
+/// and a new attempt pins again.
+#[test]
+fn the_ca_is_pinned_on_the_attempts_first_contact_and_another_ca_is_refused() {
+    let engine = FakeEngine::start(Profile::default());
+    let impostor = FakeEngine::start(Profile::default());
+    let work = tempfile::tempdir().unwrap();
+    let pin_file = work.path().join("engine-ca-pin.json");
+    let pin = |attempt: &str| json!({"ca_pin_file": pin_file, "ca_pin_attempt": attempt});
+
+    let mut check_args = pin("upgrade-1");
+    check_args["_ansible_check_mode"] = json!(true);
+    let check = run(&engine.url(), check_args, work.path());
+    check.assert_ok();
+    assert!(!pin_file.exists(), "check mode writes no pin");
+    assert_eq!(check.result["changed"], json!(true), "it would pin");
+
+    let first = run(&engine.url(), pin("upgrade-1"), work.path());
+    first.assert_ok();
+    let ca = first.result["ansible_facts"]["he_spm"]["ca"].clone();
+    assert_eq!(ca["first_contact_pin"], json!(true));
+    assert_eq!(first.result["changed"], json!(true), "the pin was written");
+    let sha1_ovirt = ca["sha1"].as_str().unwrap().replace(':', "");
+    let sha256 = ca["sha256"].as_str().unwrap().to_string();
+    assert!(
+        ca["shown"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Fingerprint (SHA-1): {sha1_ovirt}")),
+        "{ca}"
+    );
+    assert!(first.msg().contains(&sha1_ovirt), "{}", first.msg());
+    let pin_text = std::fs::read_to_string(&pin_file).unwrap();
+    assert!(
+        pin_text.contains(&engine.ca_pem.replace('\n', "\\n")),
+        "{pin_text}"
+    );
+
+    let fetched = ca_fetches(&engine);
+    let again = run(&engine.url(), pin("upgrade-1"), work.path());
+    again.assert_ok();
+    assert_eq!(
+        again.result["ansible_facts"]["he_spm"]["ca"]["first_contact_pin"],
+        json!(false)
+    );
+    assert_eq!(again.result["changed"], json!(false));
+    assert_eq!(
+        ca_fetches(&engine),
+        fetched,
+        "the pinned CA is not fetched again"
+    );
+
+    let refused = run(&impostor.url(), pin("upgrade-1"), work.path());
+    refused.assert_failed_with("not the one pinned on this attempt's first contact");
+    let message = refused.msg().to_string();
+    assert!(
+        message.contains(&sha1_ovirt) && message.contains(&sha256),
+        "{message}"
+    );
+    assert!(message.contains("engine-ca-pin.json"), "{message}");
+    let seen = impostor.seen();
+    assert!(
+        seen.iter()
+            .all(|seen| seen.path.starts_with("/ovirt-engine/services/pki-resource")),
+        "only the CA was asked for, never with the password: {seen:?}"
+    );
+    fake_host::assert_secret_absent(
+        work.path(),
+        &outputs(&refused).each_ref().map(String::as_str),
+        PASSWORD,
+    );
+
+    // A new attempt pins the CA its first contact meets; the refusal named that CA.
+    let next = run(&impostor.url(), pin("upgrade-2"), work.path());
+    next.assert_ok();
+    let other = &next.result["ansible_facts"]["he_spm"]["ca"];
+    assert_eq!(other["first_contact_pin"], json!(true));
+    let other_sha256 = other["sha256"].as_str().unwrap();
+    assert_ne!(other_sha256, sha256);
+    assert!(message.contains(other_sha256), "{message}");
+    assert!(
+        message.contains(&other["sha1"].as_str().unwrap().replace(':', "")),
+        "{message}"
+    );
+}

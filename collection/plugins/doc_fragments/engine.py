@@ -30,12 +30,33 @@ options:
     description:
       - PEM file of the engine CA to trust. When not given, the CA is fetched from
         C(/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA) on first
-        contact (pin it with O(ca_fingerprint)).
+        contact (pin it with O(ca_fingerprint), keep it with O(ca_pin_file)).
       - TLS is always verified against this CA and no other.
+      - Mutually exclusive with O(ca_pin_file).
     type: path
+  ca_pin_file:
+    description:
+      - Where the engine CA fetched on the first contact is pinned (a JSON file, mode 0600, with
+        the PEM, its subject and fingerprints), so every later contact trusts that CA and no
+        other without fetching it again.
+      - When the file holds the pin of this O(ca_pin_attempt) (or of any attempt when
+        O(ca_pin_attempt) is not given), its CA is trusted; an engine that presents another CA
+        is refused, both CAs named with their SHA-1 and SHA-256 fingerprints, before anything
+        but the CA request is sent to it. Remove the file to pin a CA replaced on purpose.
+      - Otherwise the CA is fetched, checked against O(ca_fingerprint) when given, and pinned
+        once the engine proved it holds it (login and API root over TLS verified by it).
+      - Check mode fetches and shows the CA but does not write the pin (it writes nothing).
+    type: path
+  ca_pin_attempt:
+    description:
+      - The attempt the pin belongs to (the playbooks give the attempt id of their record). A
+        pin file written for another attempt is not trusted; this attempt pins again on its
+        first contact. Needs O(ca_pin_file).
+    type: str
   ca_fingerprint:
     description:
-      - Pinned SHA-1 or SHA-256 fingerprint of the engine CA (hex, colons and case ignored). On a
+      - Pinned SHA-1 or SHA-256 fingerprint of the engine CA (hex, colons and case ignored; the
+        SHA-1 also as old hosted-engine-setup printed it, without leading zeroes). On a
         mismatch the module fails before sending anything else, showing both fingerprints.
     type: str
   timeout:

@@ -6,10 +6,12 @@
 //! guard records (`image::safety`, read here only).
 
 pub mod appliance_choice;
+pub mod on_failure;
 pub mod plan;
 pub mod policy;
 pub mod record;
 pub mod restore;
 
+pub use on_failure::AfterFailure;
 pub use plan::{plan, Facts, Plan, PlannedStep, Step};
 pub use record::{AttemptRecord, Kind, Phase};

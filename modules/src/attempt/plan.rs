@@ -2,7 +2,9 @@
 //! reason, computed from the operator's choices and the previous attempt's record. A pure
 //! function: check mode prints it, the playbook runs the steps it marks.
 
+use super::on_failure::AfterFailure;
 use super::record::{AttemptRecord, Kind, Phase};
+use crate::ansible::{take_group, OptionError, OptionSet};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -46,6 +48,22 @@ pub enum Step {
     Report,
 }
 
+impl OptionSet for Facts {
+    fn take(options: &mut serde_json::Map<String, serde_json::Value>) -> Result<Self, OptionError> {
+        take_group(options)
+    }
+}
+
+impl Step {
+    /// Whether the step talks to the engine (so the run needs the admin password).
+    pub fn needs_engine(self) -> bool {
+        matches!(
+            self,
+            Step::ReadEngine | Step::CreateBackupDisk | Step::RegisterBackupDisk
+        )
+    }
+}
+
 /// Every step, in order.
 pub const STEPS: [Step; 17] = [
     Step::CheckEngineVm,
@@ -67,13 +85,16 @@ pub const STEPS: [Step; 17] = [
     Step::Report,
 ];
 
-/// What the operator asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the operator asked for (options of he_upgrade_plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct Facts {
     /// `he_new_attempt`: upgrade again although the last attempt finished.
     pub new_attempt: bool,
     /// `he_leave_running`: keep the new engine VM running at the end.
     pub leave_running: bool,
+    /// `he_auto_rollback`: roll back on a failure while the new engine is not proved healthy.
+    pub auto_rollback: bool,
 }
 
 /// One step of the plan.
@@ -100,6 +121,13 @@ pub struct Plan {
     pub downtime_ready: bool,
     /// Every step with its decision.
     pub steps: Vec<PlannedStep>,
+    /// The steps of this run that talk to the engine (the run needs the admin password).
+    pub engine_needed_by: Vec<Step>,
+    /// What a failure leads to, by the phase the attempt reached when it happened.
+    pub on_failure: BTreeMap<Phase, AfterFailure>,
+    /// `he_auto_rollback`, for the line that says what a failure leads to.
+    #[serde(skip)]
+    auto_rollback: bool,
 }
 
 impl Plan {
@@ -118,19 +146,18 @@ impl Plan {
             .collect()
     }
 
-    /// One line per step, for check mode and the log.
+    /// One line per step, then what a failure leads to, for check mode and the log.
     pub fn lines(&self) -> Vec<String> {
-        self.steps
-            .iter()
-            .map(|planned| {
-                let verb = if planned.run { "run " } else { "skip" };
-                let name = serde_json::to_value(planned.step)
-                    .ok()
-                    .and_then(|value| value.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                format!("{verb} {name}: {}", planned.reason)
-            })
-            .collect()
+        let steps = self.steps.iter().map(|planned| {
+            let verb = if planned.run { "run " } else { "skip" };
+            let name = serde_json::to_value(planned.step)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{verb} {name}: {}", planned.reason)
+        });
+        let on_failure = (!self.finished).then(|| AfterFailure::plan_line(self.auto_rollback));
+        steps.chain(on_failure).collect()
     }
 }
 
@@ -156,6 +183,11 @@ pub fn plan(facts: &Facts, record: Option<&AttemptRecord>) -> Plan {
             };
             PlannedStep { step, run, reason }
         })
+        .collect::<Vec<PlannedStep>>();
+    let engine_needed_by = steps
+        .iter()
+        .filter(|planned| planned.run && planned.step.needs_engine())
+        .map(|planned| planned.step)
         .collect();
     Plan {
         resume_from: resumed.map(|record| record.phase),
@@ -163,6 +195,9 @@ pub fn plan(facts: &Facts, record: Option<&AttemptRecord>) -> Plan {
         finished,
         downtime_ready: !finished && phase >= Phase::Prepared,
         steps,
+        engine_needed_by,
+        on_failure: AfterFailure::by_phase(facts.auto_rollback),
+        auto_rollback: facts.auto_rollback,
     }
 }
 
@@ -277,7 +312,7 @@ fn decide(
         }
         Step::RegisterBackupDisk => before(
             Phase::BackupRegistered,
-            "register the backup disk in the new engine",
+            "register the backup disk in the new engine and read its version",
             "the backup disk is registered",
         ),
         Step::StopNewEngine => {
@@ -303,18 +338,6 @@ fn name(phase: Phase) -> String {
 mod tests {
     use super::*;
     use serde_json::Map;
-
-    const ALL_PHASES: [Phase; 9] = [
-        Phase::New,
-        Phase::BackupNamed,
-        Phase::Prepared,
-        Phase::EngineStopped,
-        Phase::BackedUp,
-        Phase::EngineDiskWritten,
-        Phase::EngineBooted,
-        Phase::BackupRegistered,
-        Phase::Done,
-    ];
 
     fn record(kind: Kind, phase: Phase) -> AttemptRecord {
         AttemptRecord {
@@ -398,7 +421,7 @@ mod tests {
 
     #[test]
     fn a_rerun_after_a_failure_at_every_phase_continues_where_it_stopped() {
-        for phase in &ALL_PHASES[1..8] {
+        for phase in &Phase::ALL[1..8] {
             let record = record(Kind::Upgrade, *phase);
             let plan = plan(&Facts::default(), Some(&record));
             assert_eq!(running(&plan), expected(*phase), "after {phase:?}");
@@ -445,7 +468,7 @@ mod tests {
 
     #[test]
     fn a_rollback_record_starts_a_new_upgrade() {
-        for phase in ALL_PHASES {
+        for phase in Phase::ALL {
             let rollback = record(Kind::Rollback, phase);
             let plan = plan(&Facts::default(), Some(&rollback));
             assert_eq!(running(&plan), expected(Phase::New), "{phase:?}");
@@ -463,5 +486,48 @@ mod tests {
         assert!(!plan.runs(StopNewEngine));
         assert!(!plan.run_map()[&StopNewEngine]);
         assert_eq!(plan.run_map().len(), STEPS.len());
+    }
+
+    #[test]
+    fn the_engine_is_needed_by_the_steps_that_talk_to_it_a_resumed_downtime_included() {
+        let needed =
+            |record: Option<&AttemptRecord>| plan(&Facts::default(), record).engine_needed_by;
+        assert_eq!(
+            needed(None),
+            vec![ReadEngine, CreateBackupDisk, RegisterBackupDisk]
+        );
+        // The engine VM is down: nothing asks the engine until the new one is registered with.
+        for phase in [
+            Phase::EngineStopped,
+            Phase::BackedUp,
+            Phase::EngineDiskWritten,
+            Phase::EngineBooted,
+        ] {
+            let record = record(Kind::Upgrade, phase);
+            assert_eq!(needed(Some(&record)), vec![RegisterBackupDisk], "{phase:?}");
+        }
+        assert!(needed(Some(&record(Kind::Upgrade, Phase::BackupRegistered))).is_empty());
+        assert!(needed(Some(&record(Kind::Upgrade, Phase::Done))).is_empty());
+    }
+
+    #[test]
+    fn the_plan_says_what_a_failure_leads_to_at_each_phase() {
+        let auto = Facts {
+            auto_rollback: true,
+            ..Facts::default()
+        };
+        let plan = plan(&auto, None);
+        assert_eq!(
+            plan.on_failure[&Phase::EngineDiskWritten],
+            AfterFailure::RollBack
+        );
+        assert_eq!(
+            plan.on_failure[&Phase::EngineBooted],
+            AfterFailure::KeepNewEngine
+        );
+        let last = plan.lines().pop().unwrap();
+        assert!(last.starts_with("on failure:"), "{last}");
+        assert!(last.contains("rolled back automatically"), "{last}");
+        assert!(last.contains("the healthy new engine stays up"), "{last}");
     }
 }

@@ -45,6 +45,21 @@ pub enum Phase {
     Done,
 }
 
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 9] = [
+        Phase::New,
+        Phase::BackupNamed,
+        Phase::Prepared,
+        Phase::EngineStopped,
+        Phase::BackedUp,
+        Phase::EngineDiskWritten,
+        Phase::EngineBooted,
+        Phase::BackupRegistered,
+        Phase::Done,
+    ];
+}
+
 /// A problem with the record file.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {

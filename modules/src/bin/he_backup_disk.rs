@@ -71,7 +71,7 @@ fn present(
                 .capacity_bytes
         }
     };
-    let mut engine = Connection::open(&settings)?;
+    let mut engine = Connection::open(&settings, context)?;
     let planned = NewDisk {
         name: name.clone(),
         size_bytes,
@@ -102,7 +102,7 @@ fn absent(
 ) -> anyhow::Result<Outcome> {
     let settings = engine.settings()?;
     let engine_image = he_conf.engine_disk()?.image_id;
-    let mut engine = Connection::open(&settings)?;
+    let mut engine = Connection::open(&settings, context)?;
     let which = match (&options.disk_id, &options.name) {
         (Some(id), _) => DiskToDelete::Id(id.clone()),
         (None, Some(name)) => DiskToDelete::Name(name.clone()),

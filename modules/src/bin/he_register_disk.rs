@@ -71,7 +71,7 @@ impl Module for HeRegisterDisk {
             .as_deref()
             .or(options.name.as_deref())
             .unwrap_or_default();
-        let mut engine = Connection::open(&settings)?;
+        let mut engine = Connection::open(&settings, context)?;
 
         let sd = storage_domains::get(&mut engine, &sd_id)?;
         let dc_id = sd.data_center_ids.first().cloned().ok_or_else(|| {

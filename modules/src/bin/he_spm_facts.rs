@@ -56,7 +56,7 @@ impl Module for HeSpmFacts {
             .context("cannot read this host's hardware UUID from vdsm")?
             .system_uuid;
 
-        let mut engine = Connection::open(&settings)?;
+        let mut engine = Connection::open(&settings, context)?;
         let all_hosts = hosts::list(&mut engine)?;
         let this_host = hosts::by_hardware_uuid(&all_hosts, &hardware_uuid);
         let spm_host = hosts::spm(&all_hosts);
@@ -99,20 +99,22 @@ impl Module for HeSpmFacts {
                 "issuer": engine.ca().issuer,
                 "sha1": engine.ca().sha1,
                 "sha256": engine.ca().sha256,
+                "shown": engine.ca().shown(),
+                "first_contact_pin": engine.first_contact_pin(),
                 "pem_path": ca_path,
             },
             "aaa_domains": domains::list(&mut engine)?,
         });
         let msg = format!(
-            "engine {} (API v{}); SPM: {}; engine CA SHA-256 {}",
+            "engine {} (API v{}); SPM: {}; engine CA: {}",
             engine.product().full_version,
             engine.version().number(),
             spm_host.map_or("none", |host| host.name.as_str()),
-            engine.ca().sha256
+            engine.ca().shown()
         );
         let before = ca_path.map(|path| json!({ "ca_dest": path, "written": !ca_changed }));
         let after = ca_path.map(|path| json!({ "ca_dest": path, "written": true }));
-        Ok(Outcome::changed(ca_changed)
+        Ok(Outcome::changed(ca_changed || engine.first_contact_pin())
             .msg(msg)
             .fact("he_spm", facts)
             .diff(before, after))

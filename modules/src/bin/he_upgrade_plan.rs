@@ -20,10 +20,6 @@ struct Options {
     kind: Kind,
     #[serde(default = "default_state_dir")]
     state_dir: PathBuf,
-    #[serde(default)]
-    new_attempt: bool,
-    #[serde(default)]
-    leave_running: bool,
     appliance_ova: Option<PathBuf>,
     appliance_sha1: Option<String>,
     appliance_version: Option<String>,
@@ -76,12 +72,12 @@ struct HeUpgradePlan;
 
 impl Module for HeUpgradePlan {
     const NAME: &'static str = "he_upgrade_plan";
-    type Options = Options;
+    type Options = (Facts, Options);
 
-    fn run(_context: &mut Context, o: Options) -> anyhow::Result<Outcome> {
+    fn run(_context: &mut Context, (facts, o): (Facts, Options)) -> anyhow::Result<Outcome> {
         check_state_dir(&o.state_dir)?;
         let fact = match o.kind {
-            Kind::Upgrade => upgrade(o)?,
+            Kind::Upgrade => upgrade(&facts, o)?,
             Kind::Rollback => rollback(o)?,
         };
         let msg = (fact["lines"].as_array().into_iter().flatten())
@@ -96,13 +92,9 @@ impl Module for HeUpgradePlan {
 }
 
 /// The upgrade's plan, its appliance and (given the versions) its policy check.
-fn upgrade(o: Options) -> anyhow::Result<Value> {
+fn upgrade(facts: &Facts, o: Options) -> anyhow::Result<Value> {
     let record = AttemptRecord::load(&o.state_dir)?;
-    let facts = Facts {
-        new_attempt: o.new_attempt,
-        leave_running: o.leave_running,
-    };
-    let plan = plan(&facts, record.as_ref());
+    let plan = plan(facts, record.as_ref());
     let given = o.appliance_ova.map(|path| GivenOva {
         path,
         sha1: o.appliance_sha1.unwrap_or_default(),

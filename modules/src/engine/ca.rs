@@ -28,6 +28,9 @@ pub enum FingerprintError {
     WrongLength { text: String, bytes: usize },
 }
 
+/// Hex digits of a SHA-1 fingerprint.
+const SHA1_HEX_DIGITS: usize = 40;
+
 /// A pinned fingerprint: SHA-1 (20 bytes) or SHA-256 (32 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -36,12 +39,18 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// Parses hex with or without colons (or spaces), any case.
+    /// Parses hex with or without colons (or spaces), any case; also the SHA-1 as old
+    /// hosted-engine-setup printed it (M2Crypto's `get_fingerprint`: uppercase hex of the
+    /// digest as a number, so without its leading zeroes).
     pub fn parse(text: &str) -> Result<Fingerprint, FingerprintError> {
-        let digits: String = text
+        let mut digits: String = text
             .chars()
             .filter(|c| *c != ':' && !c.is_whitespace())
             .collect();
+        let colonless = !text.contains(':');
+        if colonless && (SHA1_HEX_DIGITS - 8..SHA1_HEX_DIGITS).contains(&digits.len()) {
+            digits = format!("{digits:0>SHA1_HEX_DIGITS$}");
+        }
         let bytes = hex::decode(&digits).map_err(|_| FingerprintError::NotHex {
             text: text.to_string(),
         })?;
@@ -104,6 +113,33 @@ impl EngineCa {
             sha1_bytes,
             sha256_bytes,
         })
+    }
+
+    /// The SHA-1 fingerprint as oVirt shows it (hosted-engine-setup: "Fingerprint (SHA-1):"
+    /// then uppercase hex without colons).
+    pub fn sha1_ovirt(&self) -> String {
+        self.sha1.replace(':', "")
+    }
+
+    /// The CA as hosted-engine-setup showed it on acquiring it, plus its SHA-256.
+    pub fn shown(&self) -> String {
+        format!(
+            "Issuer: {}, Subject: {}, Fingerprint (SHA-1): {}, Fingerprint (SHA-256): {}",
+            self.issuer,
+            self.subject,
+            self.sha1_ovirt(),
+            self.sha256
+        )
+    }
+
+    /// Subject and both fingerprints, to tell two CAs apart in a message.
+    pub fn identity(&self) -> String {
+        format!(
+            "{} (SHA-1 {}, SHA-256 {})",
+            self.subject,
+            self.sha1_ovirt(),
+            self.sha256
+        )
     }
 
     /// Reads the CA from a PEM file.
@@ -241,6 +277,30 @@ mod tests {
         );
         assert!(message.contains(CA_SHA256.trim()), "{message}");
         assert!(message.contains(CA_SHA1.trim()), "{message}");
+    }
+
+    #[test]
+    fn shown_as_hosted_engine_setup_shows_it_and_pinned_by_its_form_too() {
+        let ca = EngineCa::from_pem(CA_PEM, "test").unwrap();
+        let ovirt = CA_SHA1.trim().replace(':', "");
+        assert_eq!(ca.sha1_ovirt(), ovirt);
+        assert_eq!(
+            ca.shown(),
+            format!(
+                "Issuer: {}, Subject: {}, Fingerprint (SHA-1): {ovirt}, Fingerprint (SHA-256): {}",
+                ca.issuer,
+                ca.subject,
+                CA_SHA256.trim()
+            )
+        );
+        ca.check_pin(&Fingerprint::parse(&ovirt).unwrap()).unwrap();
+        // Old M2Crypto printed the digest as a number: leading zeroes dropped.
+        let short = Fingerprint::parse(&"0ABC".repeat(10)[1..]).unwrap();
+        assert_eq!(short.bytes, hex::decode("0ABC".repeat(10)).unwrap());
+        assert!(
+            Fingerprint::parse(&"A".repeat(31)).is_err(),
+            "too short for a SHA-1"
+        );
     }
 
     #[test]

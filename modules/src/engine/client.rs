@@ -4,10 +4,12 @@
 
 use super::auth::{self, Auth, TokenAnswer};
 use super::ca::{EngineCa, PKI_RESOURCE_PATH};
+use super::ca_pin::CaPin;
 use super::error::EngineError;
-use super::options::{ApiVersionChoice, EngineSettings};
+use super::options::{ApiVersionChoice, CaSource, EngineSettings};
 use super::product::ProductInfo;
 use super::xml::Element;
+use crate::ansible::Context;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::HeaderMap;
 use reqwest::Method;
@@ -95,6 +97,7 @@ pub struct Connection {
     retry: RetryPolicy,
     ca: EngineCa,
     product: ProductInfo,
+    first_contact_pin: bool,
     logged_out: bool,
 }
 
@@ -109,24 +112,54 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Gets the CA (file or pki-resource), checks the pin, logs in and reads the API root.
-    pub fn open(settings: &EngineSettings) -> Result<Connection, EngineError> {
-        Connection::open_with(settings, RetryPolicy::default())
+    /// Gets the CA (file, the attempt's pin, or pki-resource on the first contact), checks
+    /// `ca_fingerprint`, logs in and reads the API root; pins a CA fetched on the attempt's
+    /// first contact (not in check mode, which writes nothing).
+    pub fn open(settings: &EngineSettings, context: &Context) -> Result<Connection, EngineError> {
+        Connection::open_with(settings, context, RetryPolicy::default())
     }
 
     /// [`Connection::open`] with an explicit retry policy.
     pub fn open_with(
         settings: &EngineSettings,
+        context: &Context,
         retry: RetryPolicy,
     ) -> Result<Connection, EngineError> {
-        let ca = match &settings.ca_file {
-            Some(path) => EngineCa::from_file(path)?,
-            None => fetch_ca(settings, retry)?,
-        };
-        if let Some(pin) = &settings.ca_fingerprint {
-            ca.check_pin(pin)?;
+        let (ca, pin) = trusted_ca(settings, retry)?;
+        if let Some(wanted) = &settings.ca_fingerprint {
+            ca.check_pin(wanted)?;
         }
-        tracing::info!(subject = %ca.subject, sha256 = %ca.sha256, "engine CA");
+        tracing::info!(subject = %ca.subject, sha1 = %ca.sha1, sha256 = %ca.sha256, "engine CA");
+        let mut connection = match Connection::connect(settings, retry, ca.clone()) {
+            Err(error @ EngineError::Untrusted { .. }) => {
+                return Err(match pin {
+                    Some(Pinning::Kept(pin)) => changed_ca(settings, retry, pin, &ca, error),
+                    _ => error,
+                })
+            }
+            other => other?,
+        };
+        match pin {
+            Some(Pinning::FirstContact(pin)) => {
+                if context.check_mode {
+                    tracing::info!(pin = %pin.path.display(), "check mode: the engine CA is shown, not pinned");
+                } else {
+                    pin.store(connection.ca(), &context.run_id)?;
+                    tracing::info!(pin = %pin.path.display(), "pinned the engine CA on the attempt's first contact");
+                }
+                connection.first_contact_pin = true;
+            }
+            Some(Pinning::Kept(_)) | None => {}
+        }
+        Ok(connection)
+    }
+
+    /// Logs in over TLS trusting `ca` alone and reads the API root.
+    fn connect(
+        settings: &EngineSettings,
+        retry: RetryPolicy,
+        ca: EngineCa,
+    ) -> Result<Connection, EngineError> {
         let http = verified_client(&ca, settings.timeout)?;
         let (version, auth) = login(&http, settings, retry)?;
         tracing::info!(api_version = version.number(), username = %settings.username, "logged in to the engine");
@@ -140,6 +173,7 @@ impl Connection {
             ca,
             // Read from the API root just below, once logged in.
             product: ProductInfo::default(),
+            first_contact_pin: false,
             logged_out: false,
         };
         let root = connection.get("")?;
@@ -150,6 +184,12 @@ impl Connection {
             })?;
         tracing::info!(version = %connection.product.full_version, "engine product");
         Ok(connection)
+    }
+
+    /// Whether this was the attempt's first contact, which pinned the engine CA (in check
+    /// mode: would have pinned it).
+    pub fn first_contact_pin(&self) -> bool {
+        self.first_contact_pin
     }
 
     /// The dialect in use.
@@ -326,6 +366,53 @@ impl Drop for Connection {
     }
 }
 
+/// How a pinned CA takes part in opening a connection.
+enum Pinning<'a> {
+    /// The attempt pinned its CA earlier: it is trusted, not fetched again.
+    Kept(&'a CaPin),
+    /// The attempt's first contact: the fetched CA is pinned once the engine proved it holds it.
+    FirstContact(&'a CaPin),
+}
+
+/// The CA to trust: the operator's file, the attempt's pin, or (on the first contact)
+/// the one pki-resource gives now.
+fn trusted_ca(
+    settings: &EngineSettings,
+    retry: RetryPolicy,
+) -> Result<(EngineCa, Option<Pinning<'_>>), EngineError> {
+    match &settings.ca {
+        CaSource::File(path) => Ok((EngineCa::from_file(path)?, None)),
+        CaSource::Pinned(pin) => match pin.load()? {
+            Some(ca) => Ok((ca, Some(Pinning::Kept(pin)))),
+            None => Ok((fetch_ca(settings, retry)?, Some(Pinning::FirstContact(pin)))),
+        },
+        CaSource::Fetched => Ok((fetch_ca(settings, retry)?, None)),
+    }
+}
+
+/// After the engine's certificate failed verification against the attempt's pinned CA: the
+/// CA it presents now, named next to the pinned one when it differs; else the TLS error.
+fn changed_ca(
+    settings: &EngineSettings,
+    retry: RetryPolicy,
+    pin: &CaPin,
+    pinned: &EngineCa,
+    tls_error: EngineError,
+) -> EngineError {
+    match fetch_ca(settings, retry) {
+        Ok(presented) if presented.sha256 != pinned.sha256 => EngineError::CaChanged {
+            presented: presented.identity(),
+            pinned: pinned.identity(),
+            pin_file: pin.path.display().to_string(),
+        },
+        Ok(_) => tls_error,
+        Err(error) => {
+            tracing::warn!("cannot fetch the CA the engine presents now: {error}");
+            tls_error
+        }
+    }
+}
+
 fn api_url(path: &str) -> String {
     if path.is_empty() {
         API_PATH.to_string()
@@ -485,10 +572,9 @@ fn transport_error(
 ) -> (EngineError, bool) {
     let detail = describe(error);
     if is_tls_verification_failure(error) {
-        let error = EngineError::Unreachable {
+        let error = EngineError::Untrusted {
             call: call.to_string(),
-            reason: format!("TLS verification against the engine CA failed: {detail}"),
-            attempts: attempt,
+            reason: detail,
         };
         return (error, false);
     }

@@ -62,6 +62,26 @@ pub enum EngineError {
         /// SHA-256 fingerprint of the certificate received.
         sha256: String,
     },
+    /// The engine's certificate does not verify against the engine CA in use (retrying
+    /// cannot help); nothing was sent.
+    #[error("cannot reach the engine for {call}: TLS verification against the engine CA failed: {reason}")]
+    Untrusted {
+        /// The call, as `METHOD /path`.
+        call: String,
+        /// The TLS error.
+        reason: String,
+    },
+    /// The engine presents another CA than the one pinned on the attempt's first contact;
+    /// nothing but the CA request was sent.
+    #[error("the engine presents the CA certificate {presented}, not the one pinned on this attempt's first contact ({pinned}, kept in {pin_file}): nothing was sent to it. Check that this is the right engine; if its CA was replaced on purpose, remove {pin_file} to pin the new one")]
+    CaChanged {
+        /// The CA the engine presents now: subject and fingerprints.
+        presented: String,
+        /// The pinned CA: subject and fingerprints.
+        pinned: String,
+        /// The pin file.
+        pin_file: String,
+    },
     /// The engine's answer could not be understood.
     #[error("unexpected answer from the engine to {call}: {reason}")]
     Unexpected {

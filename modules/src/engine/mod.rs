@@ -10,6 +10,7 @@ pub mod auth;
 pub mod backup_disk_states;
 pub mod backup_disks;
 pub mod ca;
+pub mod ca_pin;
 pub mod client;
 pub mod clusters;
 pub mod datacenters;

@@ -1,6 +1,7 @@
 //! The engine options every engine-facing module takes (SPEC 4, "Common engine options").
 
 use super::ca::Fingerprint;
+use super::ca_pin::CaPin;
 use crate::ansible::{take_group, OptionError, OptionSet, Seconds, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -27,6 +28,10 @@ pub struct EngineOptions {
     pub password: Option<Secret>,
     /// The engine CA certificate (PEM); fetched from the engine when not given.
     pub ca_file: Option<PathBuf>,
+    /// Where the CA fetched on the first contact is pinned for every later contact.
+    pub ca_pin_file: Option<PathBuf>,
+    /// The attempt the pin belongs to (a pin of another attempt is made again).
+    pub ca_pin_attempt: Option<String>,
     /// Pinned SHA-1 or SHA-256 fingerprint of the engine CA.
     pub ca_fingerprint: Option<String>,
     /// Timeout of one HTTP request, seconds.
@@ -109,6 +114,17 @@ impl OptionSet for EngineOptions {
     }
 }
 
+/// Where the engine CA comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaSource {
+    /// `ca_file`: the operator's CA file, trusted as it is.
+    File(PathBuf),
+    /// `ca_pin_file`: fetched on the attempt's first contact and pinned there for the others.
+    Pinned(CaPin),
+    /// Neither: fetched on this contact, for this connection only.
+    Fetched,
+}
+
 /// Validated engine options, ready to connect.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -118,8 +134,8 @@ pub struct EngineSettings {
     pub username: String,
     /// The user's password.
     pub password: Secret,
-    /// CA file to trust instead of fetching the CA.
-    pub ca_file: Option<PathBuf>,
+    /// Where the engine CA comes from.
+    pub ca: CaSource,
     /// Pinned CA fingerprint.
     pub ca_fingerprint: Option<Fingerprint>,
     /// Timeout of one HTTP request.
@@ -163,11 +179,31 @@ impl EngineOptions {
             base_url: base_url(url)?,
             username: self.username.clone(),
             password,
-            ca_file: self.ca_file.clone(),
+            ca: self.ca_source()?,
             ca_fingerprint,
             timeout: self.timeout.duration(),
             api_version: self.api_version,
         })
+    }
+}
+
+impl EngineOptions {
+    /// The CA source: `ca_file`, or the pin of `ca_pin_file` (for `ca_pin_attempt`), or neither.
+    fn ca_source(&self) -> Result<CaSource, OptionError> {
+        match (&self.ca_file, &self.ca_pin_file, &self.ca_pin_attempt) {
+            (Some(_), Some(_), _) => Err(OptionError(
+                "options 'ca_file' and 'ca_pin_file' are mutually exclusive: a CA file is trusted as it is, a pin is made on the first contact".into(),
+            )),
+            (_, None, Some(_)) => Err(OptionError(
+                "option 'ca_pin_attempt' needs 'ca_pin_file'".into(),
+            )),
+            (Some(path), None, None) => Ok(CaSource::File(path.clone())),
+            (None, Some(path), attempt) => Ok(CaSource::Pinned(CaPin {
+                path: path.clone(),
+                attempt: attempt.clone(),
+            })),
+            (None, None, None) => Ok(CaSource::Fetched),
+        }
     }
 }
 
@@ -271,5 +307,40 @@ mod tests {
         .settings()
         .unwrap();
         assert_eq!(settings.base_url.as_str(), "https://127.0.0.1:8443/");
+    }
+
+    #[test]
+    fn the_ca_comes_from_a_file_a_pin_or_the_first_contact() {
+        let settings = |extra: Value| {
+            let mut options = json!({"engine_url": "https://e", "password": "pw"});
+            for (key, value) in extra.as_object().unwrap() {
+                options[key.as_str()] = value.clone();
+            }
+            take(options).unwrap().settings()
+        };
+        assert_eq!(settings(json!({})).unwrap().ca, CaSource::Fetched);
+        assert_eq!(
+            settings(json!({"ca_file": "/ca.pem"})).unwrap().ca,
+            CaSource::File("/ca.pem".into())
+        );
+        assert_eq!(
+            settings(json!({"ca_pin_file": "/pin.json", "ca_pin_attempt": "upgrade-1"}))
+                .unwrap()
+                .ca,
+            CaSource::Pinned(CaPin {
+                path: "/pin.json".into(),
+                attempt: Some("upgrade-1".into())
+            })
+        );
+        let both = settings(json!({"ca_file": "/ca.pem", "ca_pin_file": "/pin.json"}));
+        assert!(both
+            .unwrap_err()
+            .0
+            .contains("'ca_file' and 'ca_pin_file' are mutually exclusive"));
+        let alone = settings(json!({"ca_pin_attempt": "upgrade-1"}));
+        assert_eq!(
+            alone.unwrap_err().0,
+            "option 'ca_pin_attempt' needs 'ca_pin_file'"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! failure or a kill -9, automatic rollback. The engine disk is never lost.
 
 use he_e2e::{
-    assert_failure, assert_success, backup_disks, prefix_sha256_and_zero_tail, Finished, Lab,
+    assert_failure, assert_success, backup_disks, finish, prefix_sha256_and_zero_tail, venv_tool,
+    Finished, Lab,
 };
 use serde_json::Value;
 
@@ -320,4 +321,258 @@ fn a_stuck_backup_disk_creation_reruns_to_success_without_a_second_disk() {
 
     lab.fault("disk_create_stuck", false);
     rerun_reaches(&lab, "4.4", &[]);
+}
+
+/// A copy of the lab's inventory without the variables `left_out` (as a site that gives no CA
+/// file, or keeps the password out of the inventory), written next to it.
+fn inventory_without(lab: &Lab, name: &str, left_out: &[&str]) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(lab.inventory()).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            !left_out
+                .iter()
+                .any(|variable| line.trim_start().starts_with(&format!("{variable}:")))
+        })
+        .collect();
+    let path = lab.dir.path().join(name);
+    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Runs the upgrade with `inventory` (stdin not a terminal: an unattended run).
+fn upgrade_with(inventory: &std::path::Path, args: &[&str]) -> Finished {
+    let mut command = venv_tool("ansible-playbook");
+    command.arg("-i").arg(inventory).arg(UPGRADE).args(args);
+    finish(command)
+}
+
+/// The lab engine's admin password.
+fn admin_password(lab: &Lab) -> String {
+    let file = lab.inspect()["admin_password_file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::read_to_string(file).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_registration_failure_keeps_the_healthy_new_engine_and_a_resumed_run_with_it_down_needs_the_password(
+) {
+    let lab = Lab::start_with_env("el7-4.3:el8-4.4", &[("HE_LAB_DC_DOWN_SECONDS", "600")]);
+    // No CA file: the CA pinned on the first contact (the old engine) must be the new
+    // engine's too (the restore brings the old engine's PKI back).
+    let site = inventory_without(&lab, "inventory-site.yml", &["he_ca_file"]);
+    let password = format!("he_admin_password={}", admin_password(&lab));
+
+    lab.fault("dc_down_after_restore", true);
+    let failed = upgrade_with(
+        &site,
+        &[
+            "-e",
+            "he_auto_rollback=true",
+            "-e",
+            "he_disk_wait_timeout=3",
+        ],
+    );
+    assert_failure(
+        &failed,
+        "The upgrade failed at \"Register the backup disk in the new engine",
+    );
+    assert_failure(
+        &failed,
+        "left running (he_auto_rollback rolls back only before that)",
+    );
+    assert_failure(
+        &failed,
+        "hosted_engine_rollback.yml -e he_backup_name=hosted-engine-backup-",
+    );
+    assert!(
+        !failed.text.contains("rolled back to its backup"),
+        "{}",
+        failed.text
+    );
+    assert!(
+        failed.text.contains("Fingerprint (SHA-1): "),
+        "{}",
+        failed.text
+    );
+    assert_eq!(phase(&lab).as_deref(), Some("engine_booted"));
+    let kept = lab.inspect();
+    assert_eq!(kept["vm_state"], "up", "{kept}");
+    assert!(
+        kept["engine_version"].as_str().unwrap().starts_with("4.4"),
+        "the healthy new engine runs: {kept}"
+    );
+    lab.fault("dc_down_after_restore", false);
+
+    // The engine VM goes down (a host reboot, an operator): the re-run must register the backup
+    // disk with the new engine, so it needs the password; unattended without one, it stops in
+    // its first tasks, naming both variables, before anything changes.
+    let down = lab.hosted_engine(&["--vm-shutdown"]);
+    assert_eq!(down.code, 0, "{}", down.text);
+    let no_password = inventory_without(
+        &lab,
+        "inventory-no-password.yml",
+        &["he_ca_file", "he_admin_password_file"],
+    );
+    let disk_before = lab.engine_disk_sha256();
+    let stopped = upgrade_with(&no_password, &[]);
+    assert_failure(&stopped, "This run needs the engine (register_backup_disk)");
+    assert_failure(
+        &stopped,
+        "give he_admin_password (from a vault) or he_admin_password_file",
+    );
+    assert!(
+        !stopped
+            .text
+            .contains("TASK [The new engine VM must be running"),
+        "it stopped before the first step: {}",
+        stopped.text
+    );
+    assert_eq!(phase(&lab).as_deref(), Some("engine_booted"));
+    assert_eq!(lab.inspect()["vm_state"], "down");
+    assert_eq!(lab.engine_disk_sha256(), disk_before);
+
+    let finished = upgrade_with(&no_password, &["-e", &password]);
+    assert_success(&finished);
+    let after = lab.inspect();
+    assert_eq!(backup_disks(&after).len(), 1, "{after}");
+    assert_eq!(backup_disks(&after)[0]["status"], "ok", "{after}");
+    assert_eq!(phase(&lab).as_deref(), Some("done"));
+}
+
+/// `openssl x509 -fingerprint` of a PEM file, as oVirt shows a SHA-1 (uppercase, no colons).
+fn fingerprint(pem: &std::path::Path, digest: &str) -> String {
+    let output = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", digest, "-in"])
+        .arg(pem)
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim().rsplit('=').next().unwrap().to_string()
+}
+
+/// Gives the lab engine another CA and a server certificate signed by it (an engine set up
+/// again, or an impostor): the engine uses them from its next start.
+fn replace_engine_ca(lab: &Lab) {
+    let pki = lab.dir.path().join("pki");
+    let openssl = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .current_dir(&pki)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(output.status.success(), "openssl {args:?}: {output:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/C=US/O=example.com/CN=engine.example.com.99999",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "engine.key",
+        "-out",
+        "engine.csr",
+        "-subj",
+        "/C=US/O=example.com/CN=engine.example.com",
+    ]);
+    std::fs::write(
+        pki.join("engine.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "engine.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "engine.pem",
+        "-days",
+        "30",
+        "-extfile",
+        "engine.ext",
+    ]);
+}
+
+#[test]
+fn an_engine_ca_that_changes_after_the_attempts_first_contact_is_refused() {
+    let lab = Lab::start("el6-3.6:el7-4.0");
+    let site = inventory_without(&lab, "inventory-site.yml", &["he_ca_file"]);
+    let ca_pem = lab.dir.path().join("pki/ca.pem");
+    let pinned_sha1 = fingerprint(&ca_pem, "-sha1").replace(':', "");
+    let pinned_sha256 = fingerprint(&ca_pem, "-sha256");
+
+    // Check mode shows the CA as oVirt does and writes no pin.
+    let pin = lab
+        .dir
+        .path()
+        .join("var/lib/ovirt-hosted-engine-upgrade/engine-ca-pin.json");
+    let check = upgrade_with(&site, &["--check"]);
+    assert_success(&check);
+    assert!(
+        check
+            .text
+            .contains(&format!("Fingerprint (SHA-1): {pinned_sha1}")),
+        "{}",
+        check.text
+    );
+    assert!(!pin.exists(), "check mode pinned the CA");
+
+    // The first contact pins the CA and shows it; the run stops later (the backup disk never
+    // becomes ok) with the engine up.
+    lab.fault("disk_create_stuck", true);
+    let failed = upgrade_with(&site, &["-e", "he_disk_wait_timeout=5"]);
+    assert_failure(&failed, "to become ok did not happen within 5 s");
+    assert_failure(&failed, &format!("Fingerprint (SHA-1): {pinned_sha1}"));
+    assert_failure(&failed, &format!("Fingerprint (SHA-256): {pinned_sha256}"));
+    assert_eq!(phase(&lab).as_deref(), Some("backup_named"));
+    assert!(pin.exists(), "the first contact pinned the CA");
+    lab.fault("disk_create_stuck", false);
+
+    let down = lab.hosted_engine(&["--vm-shutdown"]);
+    assert_eq!(down.code, 0, "{}", down.text);
+    replace_engine_ca(&lab);
+    let start = lab.hosted_engine(&["--vm-start"]);
+    assert_eq!(start.code, 0, "{}", start.text);
+    let presented_sha1 = fingerprint(&ca_pem, "-sha1").replace(':', "");
+    assert_ne!(presented_sha1, pinned_sha1);
+
+    let before = lab.inspect();
+    let refused = upgrade_with(&site, &[]);
+    assert_failure(
+        &refused,
+        "not the one pinned on this attempt's first contact",
+    );
+    for fingerprint in [&pinned_sha1, &presented_sha1, &pinned_sha256] {
+        assert_failure(&refused, fingerprint);
+    }
+    let after = lab.inspect();
+    assert_eq!(phase(&lab).as_deref(), Some("backup_named"));
+    assert_eq!(after["vm_state"], "up");
+    assert_eq!(
+        after["engine_disks"], before["engine_disks"],
+        "nothing was created"
+    );
 }
