@@ -1,5 +1,6 @@
 //! he_image_copy: copies a disk image (path, vdsm volume or appliance OVA) byte-exactly onto
-//! a path or volume, with a checksum of what it wrote, guarding the engine disk.
+//! a path or volume, with a checksum of what it wrote, guarding the engine disk; without a
+//! destination, only hashes the source.
 use he_modules::ansible::{
     self, at_most_one_of, exactly_one_of, take_rest, Context, Module, OptionError, OptionSet,
     Outcome,
@@ -37,6 +38,8 @@ struct Options {
     #[serde(default = "default_extend_timeout")]
     extend_timeout: u64,
     backup_checksum: Option<String>,
+    #[serde(default)]
+    unrecorded_backup: bool,
     he_conf: Option<PathBuf>,
     #[serde(default = "default_state_dir")]
     state_dir: PathBuf,
@@ -64,9 +67,16 @@ impl OptionSet for Options {
             ("dest", o.dest.is_some()),
             ("dest_volume", o.dest_volume.is_some()),
         ];
-        match ova && o.stage_dir.is_some() {
-            true => at_most_one_of(&destinations)?,
-            false => exactly_one_of(&destinations)?,
+        match ova && o.stage_dir.is_none() {
+            true => exactly_one_of(&destinations)?,
+            false => at_most_one_of(&destinations)?,
+        }
+        if o.unrecorded_backup
+            && (o.src_volume.is_none() || o.dest_volume.is_none() || o.backup_checksum.is_none())
+        {
+            return Err(OptionError(
+                "option 'unrecorded_backup' restores a backup disk without a record: it needs 'src_volume', 'dest_volume' and the operator's 'backup_checksum'".into(),
+            ));
         }
         if o.sha1.is_some() && o.src_ova.is_none() {
             return Err(OptionError(
@@ -124,6 +134,7 @@ impl Module for HeImageCopy {
             verify: o.verify,
             extend: o.extend,
             backup_checksum: o.backup_checksum,
+            unrecorded_backup: o.unrecorded_backup,
             state_dir: o.state_dir,
             extend_timeout_s: o.extend_timeout,
             progress: context.progress.clone(),
@@ -137,7 +148,9 @@ impl Module for HeImageCopy {
         for warning in &report.warnings {
             context.warn(warning.clone());
         }
-        let mut outcome = Outcome::changed(true).msg(report.summary(context.check_mode));
+        // Only hashing a source changes nothing.
+        let changed = report.dest_path.is_some() || report.ovf.is_some();
+        let mut outcome = Outcome::changed(changed).msg(report.summary(context.check_mode));
         outcome.data = report.return_values();
         let (before, after) = report.diff();
         Ok(outcome.diff(before, after))

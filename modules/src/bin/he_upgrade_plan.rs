@@ -39,6 +39,7 @@ struct Options {
     backup_name: Option<String>,
     backup_place: Option<usize>,
     backup_checksum: Option<String>,
+    confirm_unverified: Option<bool>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -130,7 +131,7 @@ fn upgrade(o: Options) -> anyhow::Result<Value> {
     Ok(fact)
 }
 
-/// Which backup disk a rollback restores, and the checksum its verified copy recorded.
+/// Which backup disk a rollback restores, and what proves it.
 fn rollback(o: Options) -> anyhow::Result<Value> {
     let (records_dir, records) = restore::load_records(&o.state_dir);
     let chosen = restore::choose(
@@ -138,6 +139,7 @@ fn rollback(o: Options) -> anyhow::Result<Value> {
         &Wanted::from_choice(o.backup_name, o.backup_place),
         &records,
         o.backup_checksum.as_deref(),
+        o.confirm_unverified,
         &records_dir,
     )?;
     Ok(json!({"lines": chosen.lines(), "restore": chosen}))
