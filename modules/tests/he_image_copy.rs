@@ -242,11 +242,15 @@ fn bad_options_are_named_before_anything_happens() {
     .assert_failed_with("mutually exclusive");
     copy_module(json!({"src_ova": "/a"}), work.path())
         .assert_failed_with("one of the options 'dest', 'dest_volume' is required");
+    let source = work.path().join("source.raw");
+    std::fs::write(&source, b"not a backup disk").unwrap();
     copy_module(
-        json!({"src": "/a", "dest": "/c", "backup_checksum": "ab", "unrecorded_backup": true}),
+        json!({"src": source, "dest": work.path().join("c"), "backup_checksum": "ab",
+               "unrecorded_backup": true}),
         work.path(),
     )
-    .assert_failed_with("option 'unrecorded_backup' restores a backup disk without a record: it needs 'src_volume', 'dest_volume'");
+    .assert_failed_with("option 'unrecorded_backup' restores a backup disk onto the engine disk");
+    assert!(!work.path().join("c").exists());
     copy_module(
         json!({"src": "/a", "dest": "/c", "checksum": "md5"}),
         work.path(),

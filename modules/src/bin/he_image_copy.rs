@@ -1,6 +1,5 @@
 //! he_image_copy: copies a disk image (path, vdsm volume or appliance OVA) byte-exactly onto
-//! a path or volume, with a checksum of what it wrote, guarding the engine disk; without a
-//! destination, only hashes the source.
+//! a path or volume (or only hashes it), with a checksum of it, guarding the engine disk.
 use he_modules::ansible::{
     self, at_most_one_of, exactly_one_of, take_rest, Context, Module, OptionError, OptionSet,
     Outcome,
@@ -11,7 +10,7 @@ use he_modules::image::appliance;
 use he_modules::image::digest::Algorithm;
 use he_modules::image::endpoint::Host;
 use he_modules::image::job::{self, DestinationSpec, Request, SourceSpec};
-use he_modules::image::safety::{self, DEFAULT_STATE_DIR};
+use he_modules::image::safety;
 use he_modules::privilege::HostIds;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -41,16 +40,12 @@ struct Options {
     #[serde(default)]
     unrecorded_backup: bool,
     he_conf: Option<PathBuf>,
-    #[serde(default = "default_state_dir")]
+    #[serde(default = "safety::default_state_dir")]
     state_dir: PathBuf,
 }
 
 fn default_extend_timeout() -> u64 {
     1800
-}
-
-fn default_state_dir() -> PathBuf {
-    PathBuf::from(DEFAULT_STATE_DIR)
 }
 
 impl OptionSet for Options {
@@ -70,13 +65,6 @@ impl OptionSet for Options {
         match ova && o.stage_dir.is_none() {
             true => exactly_one_of(&destinations)?,
             false => at_most_one_of(&destinations)?,
-        }
-        if o.unrecorded_backup
-            && (o.src_volume.is_none() || o.dest_volume.is_none() || o.backup_checksum.is_none())
-        {
-            return Err(OptionError(
-                "option 'unrecorded_backup' restores a backup disk without a record: it needs 'src_volume', 'dest_volume' and the operator's 'backup_checksum'".into(),
-            ));
         }
         if o.sha1.is_some() && o.src_ova.is_none() {
             return Err(OptionError(
@@ -148,9 +136,8 @@ impl Module for HeImageCopy {
         for warning in &report.warnings {
             context.warn(warning.clone());
         }
-        // Only hashing a source changes nothing.
-        let changed = report.dest_path.is_some() || report.ovf.is_some();
-        let mut outcome = Outcome::changed(changed).msg(report.summary(context.check_mode));
+        let mut outcome =
+            Outcome::changed(report.changed()).msg(report.summary(context.check_mode));
         outcome.data = report.return_values();
         let (before, after) = report.diff();
         Ok(outcome.diff(before, after))

@@ -7,7 +7,7 @@ use he_modules::attempt::appliance_choice::{self, GivenOva};
 use he_modules::attempt::policy::{CompatLevel, UpgradeVersions, VersionPolicy};
 use he_modules::attempt::restore::{self, ListedDisk, Wanted};
 use he_modules::attempt::{plan, AttemptRecord, Facts, Kind};
-use he_modules::image::safety::{check_state_dir, DEFAULT_STATE_DIR};
+use he_modules::image::safety::{self, check_state_dir};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 struct Options {
     #[serde(default)]
     kind: Kind,
-    #[serde(default = "default_state_dir")]
+    #[serde(default = "safety::default_state_dir")]
     state_dir: PathBuf,
     #[serde(default)]
     new_attempt: bool,
@@ -40,10 +40,6 @@ struct Options {
     backup_place: Option<usize>,
     backup_checksum: Option<String>,
     confirm_unverified: Option<bool>,
-}
-
-fn default_state_dir() -> PathBuf {
-    PathBuf::from(DEFAULT_STATE_DIR)
 }
 
 fn default_appliance_desc_dir() -> PathBuf {

@@ -128,6 +128,11 @@ impl Report {
         (before, after)
     }
 
+    /// Whether anything was (or would be) written: only hashing a source changes nothing.
+    pub fn changed(&self) -> bool {
+        self.dest_path.is_some() || self.ovf.is_some()
+    }
+
     /// One line for the operator: what was (or would be) copied or staged.
     pub fn summary(&self, check_mode: bool) -> String {
         let size = progress::human_bytes(self.bytes_total);
@@ -297,6 +302,9 @@ fn decide(
         ..
     }) = &plan.copy
     else {
+        if request.unrecorded_backup {
+            bail!("option 'unrecorded_backup' restores a backup disk onto the engine disk: give the engine disk as 'dest_volume'");
+        }
         return Ok(None);
     };
     if check_mode && request.backup_checksum.is_none() {

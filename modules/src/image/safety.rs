@@ -33,6 +33,11 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/ovirt-hosted-engine-upgrade";
 const RECORDS_DIR: &str = "engine-disk-backups";
 
+/// [`DEFAULT_STATE_DIR`] as the modules' `state_dir` option default.
+pub fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
+}
+
 /// One side of a copy: a vdsm volume (when named that way) and the path it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
