@@ -78,6 +78,31 @@ fn copies_path_to_path_over_garbage_byte_exactly_and_verifies() {
 }
 
 #[test]
+fn without_a_destination_the_source_is_only_hashed() {
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("source.raw");
+    let content = sparse_image(&source, 3 * MIB);
+    let before = std::fs::metadata(&source).unwrap().modified().unwrap();
+    let run = copy_module(json!({"src": source, "checksum": "sha256"}), work.path());
+    run.assert_ok();
+    assert_eq!(run.result["checksum"], json!(sha256_hex(&content)));
+    assert_eq!(run.result["changed"], json!(false));
+    assert_eq!(run.result["dest_path"], Value::Null);
+    assert!(
+        run.result["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("hashed 3.0 MiB"),
+        "{}",
+        run.result
+    );
+    assert_eq!(
+        std::fs::metadata(&source).unwrap().modified().unwrap(),
+        before
+    );
+}
+
+#[test]
 fn the_progress_file_ends_finished_with_the_message_or_the_error() {
     let work = tempfile::tempdir().unwrap();
     let source = work.path().join("source.raw");
@@ -216,8 +241,17 @@ fn bad_options_are_named_before_anything_happens() {
         work.path(),
     )
     .assert_failed_with("mutually exclusive");
-    copy_module(json!({"src": "/a"}), work.path())
+    copy_module(json!({"src_ova": "/a"}), work.path())
         .assert_failed_with("one of the options 'dest', 'dest_volume' is required");
+    let source = work.path().join("source.raw");
+    std::fs::write(&source, b"not a backup disk").unwrap();
+    copy_module(
+        json!({"src": source, "dest": work.path().join("c"), "backup_checksum": "ab",
+               "unrecorded_backup": true}),
+        work.path(),
+    )
+    .assert_failed_with("option 'unrecorded_backup' restores a backup disk onto the engine disk");
+    assert!(!work.path().join("c").exists());
     copy_module(
         json!({"src": "/a", "dest": "/c", "checksum": "md5"}),
         work.path(),

@@ -202,3 +202,54 @@ fn a_copy_done_as_root_is_refused_by_the_root_squashed_domain() {
         lab.run(json!({"src_volume": lab.engine_disk(), "dest": backup_path, "verify": true}));
     as_vdsm.assert_ok();
 }
+
+/// A verified copy of the engine disk onto a backup volume keeps its proof in the volume's
+/// metadata (vdsm `Volume.setDescription` in the domain's pool, as the SPM); the lab's vdsm
+/// refuses the blank pool of hosted-engine.conf as vdsm does, and a host that is not the SPM
+/// only gets a warning naming the checksum (the copy itself is good).
+#[test]
+fn a_verified_backup_copy_keeps_its_proof_in_the_backup_volume_metadata() {
+    let lab = Lab::init();
+    let made = lab.he_lab(&["original-backup-disk"]);
+    let backup = json!({"sd_id": lab.engine_disk()["sd_id"], "image_id": made["image_id"],
+        "volume_id": made["volume_id"]});
+    let engine = lab.engine_path();
+    let original = sha256_prefix(&engine, std::fs::metadata(&engine).unwrap().len());
+
+    lab.lab.run(&["fault", "not_spm", "on"]);
+    let not_spm = lab.run(
+        json!({"src_volume": lab.engine_disk(), "dest_volume": backup,
+        "verify": true, "checksum": "sha256"}),
+    );
+    not_spm.assert_ok();
+    assert_eq!(not_spm.result["backup_proof"], Value::Null);
+    let warnings = not_spm.result["warnings"].to_string();
+    assert!(warnings.contains("Not SPM"), "{warnings}");
+    assert!(
+        warnings.contains(&format!("he_backup_checksum={original}")),
+        "{warnings}"
+    );
+    lab.lab.run(&["fault", "not_spm", "off"]);
+
+    let copy = lab.run(
+        json!({"src_volume": lab.engine_disk(), "dest_volume": backup,
+        "verify": true, "checksum": "sha256"}),
+    );
+    copy.assert_ok();
+    let proof = json!({"algorithm": "sha256", "checksum": original,
+        "size_bytes": copy.result["bytes_total"]});
+    assert_eq!(copy.result["backup_proof"], proof);
+    let inspect = lab.he_lab(&["inspect", "--json"]);
+    let volume = inspect["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["image_id"] == made["image_id"])
+        .cloned()
+        .unwrap();
+    let description = volume["description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!(r#"{{"DiskAlias":"virtio-disk0","DiskDescription":"{}","HeVerified":"sha256:{original}:"#, made["name"].as_str().unwrap())),
+        "{description}"
+    );
+}

@@ -1,7 +1,11 @@
 //! Which verified backup a rollback restores: the backup disk (the one named, the one the
-//! operator picked from the list, or the newest) and the checksum its verified copy recorded.
+//! operator picked from the list, or the newest) and what proves it: this host's record of
+//! its verified copy, the proof kept in its metadata (any host), the operator's checksum, or
+//! nothing (a disk of the original tool: restored only once confirmed, its checksum shown).
 
 use crate::host::Volume;
+use crate::image::digest::Algorithm;
+use crate::image::proof::VerifiedProof;
 use crate::image::safety::{self, BackupRecord};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -23,6 +27,9 @@ pub struct ListedDisk {
     /// Creation time, when known.
     #[serde(default)]
     pub created: Option<String>,
+    /// The proof of its verified copy kept in its metadata, when there is one.
+    #[serde(default)]
+    pub verified: Option<VerifiedProof>,
 }
 
 impl ListedDisk {
@@ -58,6 +65,22 @@ impl Wanted {
     }
 }
 
+/// What proves that the backup disk holds a verified copy of the engine disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreProof {
+    /// A verified-backup record of this host (`he_state_dir`).
+    Local,
+    /// The proof its verified copy kept in its volume metadata (readable from any host).
+    VolumeMetadata,
+    /// The checksum the operator gave (`he_backup_checksum`), with no record of it: the disk
+    /// is hashed and compared before anything is written.
+    Operator,
+    /// Nothing (a disk of the original tool, or a lost proof): its checksum is computed and
+    /// shown, and it is restored only once the operator confirms.
+    Unverified,
+}
+
 /// What the rollback restores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Restore {
@@ -65,8 +88,12 @@ pub struct Restore {
     pub disk: ListedDisk,
     /// Its volume.
     pub volume: Volume,
-    /// The checksum its verified copy recorded (or the operator gave).
-    pub checksum: String,
+    /// What proves it.
+    pub proof: RestoreProof,
+    /// The checksum its verified copy recorded or the operator gave (none when unverified).
+    pub checksum: Option<String>,
+    /// The checksum's algorithm, when the proof says (else the run's `he_checksum`).
+    pub algorithm: Option<Algorithm>,
     /// Where the checksum came from.
     pub checksum_from: String,
 }
@@ -83,31 +110,45 @@ pub enum RestoreError {
     /// The place is not in the list.
     #[error("There is no backup disk [{place}]: pick 1 to {count}.")]
     NoSuchPlace { place: usize, count: usize },
-    /// No verified copy recorded the disk's checksum.
-    #[error("No verified-backup record for {name} under {dir} (the upgrade runs on this host keep them there): give the checksum printed by the upgrade's report as he_backup_checksum.")]
-    NoRecord { name: String, dir: PathBuf },
+    /// No proof, no checksum, and the operator declined restoring it unverified.
+    #[error("Backup disk {name} has no verified-backup record (not under {dir}, not in its metadata) and he_confirm_unverified_backup is false: give the checksum printed by the upgrade's report as he_backup_checksum, or confirm restoring it unverified.")]
+    Declined { name: String, dir: PathBuf },
 }
 
 impl Restore {
     /// The rollback's plan, for the operator.
     pub fn lines(&self) -> Vec<String> {
-        vec![
-            format!(
-                "restore {} (image {}) onto the engine disk, checksum {} from {}",
-                self.disk.name, self.disk.image_id, self.checksum, self.checksum_from
+        let (name, image) = (&self.disk.name, &self.disk.image_id);
+        let first = match (&self.checksum, self.proof) {
+            (Some(checksum), RestoreProof::Operator) => format!(
+                "restore {name} (image {image}) onto the engine disk: it has no verified-backup record for checksum {checksum} (he_backup_checksum), so it is hashed and compared before anything is written"
             ),
+            (Some(checksum), _) => format!(
+                "restore {name} (image {image}) onto the engine disk, checksum {checksum} from {}",
+                self.checksum_from
+            ),
+            (None, _) => format!(
+                "restore {name} (image {image}) onto the engine disk: it has no verified-backup record ({}; a disk of the original tool?), so its checksum is computed and shown, and it is restored only once you confirm (he_confirm_unverified_backup=true for unattended runs)",
+                self.checksum_from
+            ),
+        };
+        vec![
+            first,
             "then verify the engine disk checksum; start the engine VM afterwards by leaving global maintenance".into(),
         ]
     }
 }
 
-/// Picks the disk and its checksum: `given_checksum` when the operator gave one, else the
-/// newest verified-backup record whose copy went to that disk.
+/// Picks the disk and what proves it: with `given_checksum`, this host's record or the
+/// disk's metadata proof when either has that checksum, else the operator's word; without,
+/// the newest record of this host for the disk, else its metadata proof, else nothing (to be
+/// confirmed, unless `confirm_unverified` already declined).
 pub fn choose(
     disks: &[ListedDisk],
     wanted: &Wanted,
     records: &[BackupRecord],
     given_checksum: Option<&str>,
+    confirm_unverified: Option<bool>,
     records_dir: &Path,
 ) -> Result<Restore, RestoreError> {
     let disk = match wanted {
@@ -132,34 +173,59 @@ pub fn choose(
             })?,
         Wanted::Newest => &disks[0],
     };
-    let (checksum, checksum_from) = match given_checksum {
-        Some(checksum) => (checksum.to_string(), "he_backup_checksum".to_string()),
-        None => {
-            let record = records
-                .iter()
-                .filter(|record| {
-                    record
-                        .backup
-                        .volume
-                        .as_ref()
-                        .is_some_and(|volume| volume.image_id == disk.image_id)
-                })
-                .max_by_key(|record| record.created_epoch_s)
-                .ok_or_else(|| RestoreError::NoRecord {
-                    name: disk.name.clone(),
-                    dir: records_dir.to_path_buf(),
-                })?;
-            (
-                record.checksum.clone(),
-                format!("the verified copy of {}", record.created_epoch_s),
-            )
-        }
-    };
-    Ok(Restore {
+    let given = given_checksum.map(safety::normalized);
+    let recorded = records
+        .iter()
+        .filter(|record| {
+            (record.backup.volume.as_ref()).is_some_and(|volume| volume.image_id == disk.image_id)
+        })
+        .filter(|record| given.as_ref().is_none_or(|given| *given == record.checksum))
+        .max_by_key(|record| record.created_epoch_s);
+    let in_metadata = (disk.verified.as_ref())
+        .filter(|proof| given.as_ref().is_none_or(|given| *given == proof.checksum));
+    let restore = |proof, checksum: Option<String>, algorithm, checksum_from: String| Restore {
         volume: disk.volume(),
         disk: disk.clone(),
+        proof,
         checksum,
+        algorithm,
         checksum_from,
+    };
+    Ok(match (recorded, in_metadata, given) {
+        (Some(record), ..) => restore(
+            RestoreProof::Local,
+            Some(record.checksum.clone()),
+            Some(record.algorithm),
+            format!(
+                "the verified copy of {} recorded under {}",
+                record.created_epoch_s,
+                records_dir.display()
+            ),
+        ),
+        (None, Some(proof), _) => restore(
+            RestoreProof::VolumeMetadata,
+            Some(proof.checksum.clone()),
+            Some(proof.algorithm),
+            "the proof of its verified copy in its volume metadata".into(),
+        ),
+        (None, None, Some(given)) => restore(
+            RestoreProof::Operator,
+            Some(given),
+            None,
+            "he_backup_checksum".into(),
+        ),
+        (None, None, None) if confirm_unverified == Some(false) => {
+            return Err(RestoreError::Declined {
+                name: disk.name.clone(),
+                dir: records_dir.to_path_buf(),
+            })
+        }
+        (None, None, None) => restore(
+            RestoreProof::Unverified,
+            None,
+            None,
+            format!("none under {} nor in its metadata", records_dir.display()),
+        ),
     })
 }
 
@@ -197,6 +263,7 @@ mod tests {
             volume_id: format!("{image_id}-vol"),
             size: 1,
             created: None,
+            verified: None,
         }
     }
 
@@ -242,38 +309,51 @@ mod tests {
 
     #[test]
     fn newest_disk_with_its_newest_verified_copy() {
-        let restore = choose(&disks(), &Wanted::Newest, &records(), None, Path::new("/r")).unwrap();
+        let restore = choose(
+            &disks(),
+            &Wanted::Newest,
+            &records(),
+            None,
+            None,
+            Path::new("/r"),
+        )
+        .unwrap();
         assert_eq!(restore.disk.name, "hosted-engine-backup-2");
-        assert_eq!(restore.checksum, "second2");
+        assert_eq!(restore.checksum.as_deref(), Some("second2"));
+        assert_eq!(restore.proof, RestoreProof::Local);
         assert_eq!(restore.volume.volume_id, "img2-vol");
     }
 
     #[test]
     fn by_name_by_place_or_with_the_operators_checksum() {
         let by_name = Wanted::Name("hosted-engine-backup-1".into());
-        let restore = choose(&disks(), &by_name, &records(), None, Path::new("/r")).unwrap();
-        assert_eq!(restore.checksum, "old1");
+        let restore = choose(&disks(), &by_name, &records(), None, None, Path::new("/r")).unwrap();
+        assert_eq!(restore.checksum.as_deref(), Some("old1"));
         let by_place = choose(
             &disks(),
             &Wanted::Place(2),
             &[],
             Some("abc"),
+            None,
             Path::new("/r"),
-        );
-        assert_eq!(by_place.unwrap().checksum, "abc");
+        )
+        .unwrap();
+        assert_eq!(by_place.checksum.as_deref(), Some("abc"));
+        assert_eq!(by_place.proof, RestoreProof::Operator);
     }
 
     #[test]
     fn refusals_name_what_is_missing() {
         let dir = Path::new("/var/lib/x/engine-disk-backups");
         assert_eq!(
-            choose(&[], &Wanted::Newest, &records(), None, dir),
+            choose(&[], &Wanted::Newest, &records(), None, None, dir),
             Err(RestoreError::NoDisk)
         );
         let unknown = choose(
             &disks(),
             &Wanted::Name("nope".into()),
             &records(),
+            None,
             None,
             dir,
         );
@@ -282,10 +362,78 @@ mod tests {
             .to_string()
             .contains("found: hosted-engine-backup-2, hosted-engine-backup-1"));
         assert_eq!(
-            choose(&disks(), &Wanted::Place(3), &records(), None, dir),
+            choose(&disks(), &Wanted::Place(3), &records(), None, None, dir),
             Err(RestoreError::NoSuchPlace { place: 3, count: 2 })
         );
-        let unrecorded = choose(&disks(), &Wanted::Newest, &[], None, dir).unwrap_err();
-        assert!(unrecorded.to_string().contains("he_backup_checksum"));
+        let declined = choose(&disks(), &Wanted::Newest, &[], None, Some(false), dir);
+        let declined = declined.unwrap_err().to_string();
+        assert!(declined.contains("he_backup_checksum"), "{declined}");
+        assert!(
+            declined.contains("he_confirm_unverified_backup"),
+            "{declined}"
+        );
+    }
+
+    fn proven(disk: ListedDisk, checksum: &str) -> ListedDisk {
+        ListedDisk {
+            verified: Some(VerifiedProof {
+                algorithm: Algorithm::Sha256,
+                checksum: checksum.into(),
+                size_bytes: 1,
+            }),
+            ..disk
+        }
+    }
+
+    #[test]
+    fn with_no_record_on_this_host_the_proof_in_the_metadata_is_used() {
+        let disks = vec![proven(disk("hosted-engine-backup-2", "img2"), "meta2")];
+        let dir = Path::new("/emptied");
+        let restore = choose(&disks, &Wanted::Newest, &[], None, None, dir).unwrap();
+        assert_eq!(restore.proof, RestoreProof::VolumeMetadata);
+        assert_eq!(restore.checksum.as_deref(), Some("meta2"));
+        assert_eq!(restore.algorithm, Some(Algorithm::Sha256));
+        let given = choose(&disks, &Wanted::Newest, &[], Some(" META2 "), None, dir).unwrap();
+        assert_eq!(given.proof, RestoreProof::VolumeMetadata);
+        // This host's record wins over the metadata when both exist.
+        let local = choose(&disks, &Wanted::Newest, &records(), None, None, dir).unwrap();
+        assert_eq!(local.proof, RestoreProof::Local);
+        assert_eq!(local.checksum.as_deref(), Some("second2"));
+    }
+
+    #[test]
+    fn a_checksum_nothing_recorded_is_the_operators_word() {
+        let disks = vec![proven(disk("hosted-engine-backup-2", "img2"), "meta2")];
+        let dir = Path::new("/emptied");
+        let restore = choose(&disks, &Wanted::Newest, &records(), Some("Beef"), None, dir);
+        let restore = restore.unwrap();
+        assert_eq!(restore.proof, RestoreProof::Operator);
+        assert_eq!(restore.checksum.as_deref(), Some("beef"));
+        assert_eq!(restore.algorithm, None);
+        assert!(
+            restore.lines()[0].contains("hashed and compared"),
+            "{:?}",
+            restore.lines()
+        );
+    }
+
+    #[test]
+    fn a_disk_without_any_proof_is_restored_only_once_confirmed() {
+        let original = vec![disk("hosted-engine-backup-20160601120000", "orig")];
+        let dir = Path::new("/var/lib/x/engine-disk-backups");
+        for confirm in [None, Some(true)] {
+            let restore = choose(&original, &Wanted::Newest, &[], None, confirm, dir).unwrap();
+            assert_eq!(restore.proof, RestoreProof::Unverified);
+            assert_eq!(restore.checksum, None);
+            assert!(
+                restore.lines()[0].contains("he_confirm_unverified_backup"),
+                "{:?}",
+                restore.lines()
+            );
+        }
+        assert!(matches!(
+            choose(&original, &Wanted::Newest, &[], None, Some(false), dir),
+            Err(RestoreError::Declined { .. })
+        ));
     }
 }

@@ -1,5 +1,5 @@
 //! he_image_copy: copies a disk image (path, vdsm volume or appliance OVA) byte-exactly onto
-//! a path or volume, with a checksum of what it wrote, guarding the engine disk.
+//! a path or volume (or only hashes it), with a checksum of it, guarding the engine disk.
 use he_modules::ansible::{
     self, at_most_one_of, exactly_one_of, take_rest, Context, Module, OptionError, OptionSet,
     Outcome,
@@ -10,7 +10,7 @@ use he_modules::image::appliance;
 use he_modules::image::digest::Algorithm;
 use he_modules::image::endpoint::Host;
 use he_modules::image::job::{self, DestinationSpec, Request, SourceSpec};
-use he_modules::image::safety::{self, DEFAULT_STATE_DIR};
+use he_modules::image::safety;
 use he_modules::privilege::HostIds;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -37,17 +37,15 @@ struct Options {
     #[serde(default = "default_extend_timeout")]
     extend_timeout: u64,
     backup_checksum: Option<String>,
+    #[serde(default)]
+    unrecorded_backup: bool,
     he_conf: Option<PathBuf>,
-    #[serde(default = "default_state_dir")]
+    #[serde(default = "safety::default_state_dir")]
     state_dir: PathBuf,
 }
 
 fn default_extend_timeout() -> u64 {
     1800
-}
-
-fn default_state_dir() -> PathBuf {
-    PathBuf::from(DEFAULT_STATE_DIR)
 }
 
 impl OptionSet for Options {
@@ -64,9 +62,9 @@ impl OptionSet for Options {
             ("dest", o.dest.is_some()),
             ("dest_volume", o.dest_volume.is_some()),
         ];
-        match ova && o.stage_dir.is_some() {
-            true => at_most_one_of(&destinations)?,
-            false => exactly_one_of(&destinations)?,
+        match ova && o.stage_dir.is_none() {
+            true => exactly_one_of(&destinations)?,
+            false => at_most_one_of(&destinations)?,
         }
         if o.sha1.is_some() && o.src_ova.is_none() {
             return Err(OptionError(
@@ -124,6 +122,7 @@ impl Module for HeImageCopy {
             verify: o.verify,
             extend: o.extend,
             backup_checksum: o.backup_checksum,
+            unrecorded_backup: o.unrecorded_backup,
             state_dir: o.state_dir,
             extend_timeout_s: o.extend_timeout,
             progress: context.progress.clone(),
@@ -137,7 +136,8 @@ impl Module for HeImageCopy {
         for warning in &report.warnings {
             context.warn(warning.clone());
         }
-        let mut outcome = Outcome::changed(true).msg(report.summary(context.check_mode));
+        let mut outcome =
+            Outcome::changed(report.changed()).msg(report.summary(context.check_mode));
         outcome.data = report.return_values();
         let (before, after) = report.diff();
         Ok(outcome.diff(before, after))

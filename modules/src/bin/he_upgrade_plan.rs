@@ -7,7 +7,7 @@ use he_modules::attempt::appliance_choice::{self, GivenOva};
 use he_modules::attempt::policy::{CompatLevel, UpgradeVersions, VersionPolicy};
 use he_modules::attempt::restore::{self, ListedDisk, Wanted};
 use he_modules::attempt::{plan, AttemptRecord, Facts, Kind};
-use he_modules::image::safety::{check_state_dir, DEFAULT_STATE_DIR};
+use he_modules::image::safety::{self, check_state_dir};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 struct Options {
     #[serde(default)]
     kind: Kind,
-    #[serde(default = "default_state_dir")]
+    #[serde(default = "safety::default_state_dir")]
     state_dir: PathBuf,
     appliance_ova: Option<PathBuf>,
     appliance_sha1: Option<String>,
@@ -35,10 +35,7 @@ struct Options {
     backup_name: Option<String>,
     backup_place: Option<usize>,
     backup_checksum: Option<String>,
-}
-
-fn default_state_dir() -> PathBuf {
-    PathBuf::from(DEFAULT_STATE_DIR)
+    confirm_unverified: Option<bool>,
 }
 
 fn default_appliance_desc_dir() -> PathBuf {
@@ -122,7 +119,7 @@ fn upgrade(facts: &Facts, o: Options) -> anyhow::Result<Value> {
     Ok(fact)
 }
 
-/// Which backup disk a rollback restores, and the checksum its verified copy recorded.
+/// Which backup disk a rollback restores, and what proves it.
 fn rollback(o: Options) -> anyhow::Result<Value> {
     let (records_dir, records) = restore::load_records(&o.state_dir);
     let chosen = restore::choose(
@@ -130,6 +127,7 @@ fn rollback(o: Options) -> anyhow::Result<Value> {
         &Wanted::from_choice(o.backup_name, o.backup_place),
         &records,
         o.backup_checksum.as_deref(),
+        o.confirm_unverified,
         &records_dir,
     )?;
     Ok(json!({"lines": chosen.lines(), "restore": chosen}))

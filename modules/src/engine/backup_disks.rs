@@ -9,6 +9,7 @@ use super::disks::Disk;
 use super::storage_domains::StorageDomain;
 use crate::host::vdsm::{Vdsm, VdsmError};
 use crate::host::Volume;
+use crate::image::proof::VerifiedProof;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Name prefix of every backup disk.
@@ -35,6 +36,8 @@ pub struct BackupDisk {
     pub created: Option<String>,
     /// Engine disk status (`ok`, `locked`) or vdsm volume status (`OK`, `ILLEGAL`).
     pub status: String,
+    /// The proof of its verified copy kept in its volume metadata (vdsm listing only).
+    pub verified: Option<VerifiedProof>,
 }
 
 impl BackupDisk {
@@ -51,6 +54,7 @@ impl BackupDisk {
             sd_id: disk.sd_id.clone(),
             created,
             status: disk.status.clone(),
+            verified: None,
         }
     }
 
@@ -209,7 +213,7 @@ pub fn label_of_description(description: &str) -> Option<String> {
 }
 
 /// Every backup disk on storage domain `sd_id`, from vdsm alone (works with the engine
-/// down), newest first.
+/// down), newest first, each with the proof of its verified copy when its metadata holds one.
 pub fn list_from_vdsm(vdsm: &Vdsm, sp_id: &str, sd_id: &str) -> Result<Vec<BackupDisk>, VdsmError> {
     let mut found = Vec::new();
     for image_id in vdsm.storage_domain_images(sd_id)? {
@@ -233,6 +237,7 @@ pub fn list_from_vdsm(vdsm: &Vdsm, sp_id: &str, sd_id: &str) -> Result<Vec<Backu
                     size: info.capacity_bytes,
                     sd_id: sd_id.to_string(),
                     created: rfc3339(info.created_epoch_s),
+                    verified: VerifiedProof::read(&info.description),
                     status: info.status,
                 },
             ));

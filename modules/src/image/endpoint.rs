@@ -96,6 +96,24 @@ impl Host {
         Ok(self.vdsm.volume_info(&self.sp_id, volume)?)
     }
 
+    /// vdsm `Volume.setDescription` in the pool the volume's domain is attached to (the verb
+    /// needs the connected pool, which hosted-engine.conf names blank), then read back: vdsm
+    /// truncates without a word, so what it kept is compared.
+    pub fn set_description(&self, volume: &Volume, description: &str) -> Result<(), EndpointError> {
+        let pool = self.vdsm.storage_domain_pool(&volume.sd_id)?;
+        let sp_id = pool.as_deref().unwrap_or(&self.sp_id);
+        self.vdsm
+            .set_volume_description(sp_id, volume, description)?;
+        let kept = self.volume_info(volume)?.description;
+        if kept != description {
+            return Err(EndpointError::Unusable(format!(
+                "vdsm kept the description of volume {} as {kept:?}, not as written",
+                volume.volume_id
+            )));
+        }
+        Ok(())
+    }
+
     /// vdsm `Volume.extendSize` and wait for the task.
     pub fn extend(
         &self,

@@ -1,16 +1,20 @@
 //! One `he_image_copy` run: plan (resolve source and destination, stage an OVA, check
 //! sizes), decide (the engine-disk guard), which is all that check mode does; then apply
-//! (extend, copy, verify, record a verified backup of the engine disk) and report.
+//! (extend, copy, verify, record a verified backup of the engine disk on this host and in
+//! the backup volume's metadata) and report. Without a destination, the source is only
+//! hashed (staged first when it is an OVA).
 
 use super::copy::{self, Destination};
 use super::digest::Algorithm;
 use super::endpoint::{is_same, Host, Source, Target};
 use super::ova::{self, OvaReport};
 use super::progress;
+use super::proof::VerifiedProof;
 use super::qcow2::{self, Format};
-use super::safety::{self, Allowed, BackupRecord, Endpoint, FileIdentity, FinishedWrite};
+use super::safety::{self, Allowed, BackupRecord, Endpoint, FileIdentity, FinishedWrite, Proof};
 use super::target::{self, SizePlan};
 use crate::ansible::progress::Reporter;
+use crate::engine::backup_disks;
 use crate::host::Volume;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
@@ -54,6 +58,9 @@ pub struct Request {
     pub extend: bool,
     /// Proof of a verified backup, needed to write the engine disk.
     pub backup_checksum: Option<String>,
+    /// The source is a backup disk without a record: `backup_checksum` is the operator's
+    /// word for its content (re-hashed before anything is written); only a restore.
+    pub unrecorded_backup: bool,
     /// Where backup records live.
     pub state_dir: PathBuf,
     /// Longest wait for vdsm's extend task.
@@ -95,6 +102,8 @@ pub struct Report {
     pub engine_disk_write: Option<EngineDiskWrite>,
     /// The backup record written (copies of the engine disk with verify).
     pub backup_record: Option<PathBuf>,
+    /// The proof of that verified backup kept in the backup volume's metadata.
+    pub backup_proof: Option<VerifiedProof>,
     /// Warnings for the operator.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -119,6 +128,11 @@ impl Report {
         (before, after)
     }
 
+    /// Whether anything was (or would be) written: only hashing a source changes nothing.
+    pub fn changed(&self) -> bool {
+        self.dest_path.is_some() || self.ovf.is_some()
+    }
+
     /// One line for the operator: what was (or would be) copied or staged.
     pub fn summary(&self, check_mode: bool) -> String {
         let size = progress::human_bytes(self.bytes_total);
@@ -134,8 +148,10 @@ impl Report {
                 dest.display(),
                 self.seconds
             ),
-            (None, true) => format!("would stage {size} from {source}"),
-            (None, false) => format!("staged {size} as {source}"),
+            (None, true) if self.ovf.is_some() => format!("would stage {size} from {source}"),
+            (None, false) if self.ovf.is_some() => format!("staged {size} as {source}"),
+            (None, true) => format!("would hash {size} of {source}"),
+            (None, false) => format!("hashed {size} of {source}"),
         }
     }
 }
@@ -203,6 +219,7 @@ struct Applied {
     bytes_zeroed: u64,
     verified: bool,
     backup_record: Option<PathBuf>,
+    backup_proof: Option<VerifiedProof>,
     warnings: Vec<String>,
 }
 
@@ -285,23 +302,77 @@ fn decide(
         ..
     }) = &plan.copy
     else {
+        if request.unrecorded_backup {
+            bail!("option 'unrecorded_backup' restores a backup disk onto the engine disk: give the engine disk as 'dest_volume'");
+        }
         return Ok(None);
     };
     if check_mode && request.backup_checksum.is_none() {
         // A check-mode playbook run has made no backup yet: report, do not fail.
         return Ok(Some(EngineDiskWrite::NeedsBackup));
     }
+    let other_proofs = other_proofs(&plan.source, request, host, disk)?;
     let allowed = safety::authorize(
         &request.state_dir,
         request.backup_checksum.as_deref(),
         disk,
         &plan.source.endpoint.path,
+        &other_proofs,
         |endpoint| Ok(host.resolve(endpoint)?),
         |endpoint| host.access(endpoint),
         &request.progress,
     )?;
     tracing::info!("engine disk write allowed: {allowed:?}");
     Ok(Some(EngineDiskWrite::from(&allowed)))
+}
+
+/// The proofs of a backup volume being restored that were not made on this host: the one in
+/// its metadata, and with `unrecorded_backup` the operator's checksum. Its source is the
+/// engine disk of the volume's domain (one hosted engine per storage domain).
+fn other_proofs(
+    source: &Source,
+    request: &Request,
+    host: &Host,
+    engine_disk: &Endpoint,
+) -> anyhow::Result<Vec<(Proof, BackupRecord)>> {
+    let on_engine_domain = |volume: &&Volume| {
+        (engine_disk.volume.as_ref()).is_some_and(|engine| engine.sd_id == volume.sd_id)
+    };
+    let Some(volume) = source.endpoint.volume.as_ref().filter(on_engine_domain) else {
+        if request.unrecorded_backup {
+            bail!("option 'unrecorded_backup' restores a backup disk: give it as 'src_volume', on the engine disk's storage domain");
+        }
+        return Ok(Vec::new());
+    };
+    let info = host.volume_info(volume)?;
+    let record = |algorithm, checksum: &str, size_bytes| BackupRecord {
+        source: engine_disk.clone(),
+        source_identity: FileIdentity::UNKNOWN,
+        backup: source.endpoint.clone(),
+        algorithm,
+        checksum: safety::normalized(checksum),
+        size_bytes,
+        created_epoch_s: info.created_epoch_s,
+    };
+    let mut proofs = Vec::new();
+    if let Some(proof) = VerifiedProof::read(&info.description) {
+        let recorded = record(proof.algorithm, &proof.checksum, proof.size_bytes);
+        proofs.push((Proof::VolumeMetadata, recorded));
+    }
+    if request.unrecorded_backup {
+        if backup_disks::label_of_description(&info.description).is_none() {
+            bail!(
+                "option 'unrecorded_backup': volume {} is not a backup disk (its description {:?} names no {}...)",
+                volume.volume_id,
+                info.description,
+                backup_disks::BACKUP_PREFIX
+            );
+        }
+        let given = request.backup_checksum.as_deref().unwrap_or_default();
+        let operators = record(request.algorithm, given, source.size_bytes);
+        proofs.push((Proof::Operator, operators));
+    }
+    Ok(proofs)
 }
 
 /// The checksum of a staged image (an OVA staged without destination).
@@ -360,6 +431,7 @@ fn apply(
     if let EngineDiskRole::Source = copy_plan.engine_disk {
         record_backup(
             request,
+            host,
             source,
             &copy_plan.target,
             identity_before,
@@ -407,6 +479,7 @@ fn report(
         verified: applied.verified,
         engine_disk_write,
         backup_record: applied.backup_record,
+        backup_proof: applied.backup_proof,
         warnings,
     }
 }
@@ -585,9 +658,11 @@ fn write(
     Ok(applied)
 }
 
-/// After a verified copy of the engine disk, keeps the proof the guard asks for.
+/// After a verified copy of the engine disk, keeps the proof the guard asks for: on this host,
+/// and in the backup volume's metadata for every host of the site.
 fn record_backup(
     request: &Request,
+    host: &Host,
     source: &Source,
     target: &Target,
     identity_before: Option<FileIdentity>,
@@ -617,5 +692,33 @@ fn record_backup(
             .unwrap_or(0),
     };
     applied.backup_record = Some(safety::save(&request.state_dir, &record)?);
+    if let Some(volume) = &target.endpoint.volume {
+        let proof = VerifiedProof {
+            algorithm: record.algorithm,
+            checksum: record.checksum.clone(),
+            size_bytes: record.size_bytes,
+        };
+        match keep_proof(host, volume, &proof) {
+            Ok(()) => applied.backup_proof = Some(proof),
+            Err(error) => applied.warnings.push(format!(
+                "the proof of the verified backup could not be kept in the metadata of volume {}: {error:#}; a rollback from another host, or after {} is lost, needs he_backup_checksum={}",
+                volume.volume_id,
+                request.state_dir.display(),
+                record.checksum
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// Adds `proof` to the volume's description (vdsm `Volume.setDescription`, read back).
+fn keep_proof(host: &Host, volume: &Volume, proof: &VerifiedProof) -> anyhow::Result<()> {
+    let description = host.volume_info(volume)?.description;
+    let described = proof.added_to(&description)?;
+    host.set_description(volume, &described)?;
+    tracing::info!(
+        "kept the proof of the verified backup in volume {}",
+        volume.volume_id
+    );
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod job;
 pub mod ova;
 pub mod progress;
+pub mod proof;
 pub mod qcow2;
 pub mod safety;
 pub mod target;

@@ -14,6 +14,11 @@
 //!
 //! A caller cannot satisfy this by inventing a value: an invented record still needs a real
 //! backup whose content hashes to it and equals the engine disk.
+//!
+//! The record is this host's (written by the verified copy made here), else the proof kept
+//! in the backup volume's metadata by a verified copy on any host (`proof`), else, for a
+//! backup disk without either, the operator's word for its checksum. The last two authorise
+//! only a restore of that very backup, after it hashed to the checksum.
 
 use super::copy::{self, CopyError};
 use super::digest::Algorithm;
@@ -27,6 +32,11 @@ use std::path::{Path, PathBuf};
 /// Default `state_dir`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/ovirt-hosted-engine-upgrade";
 const RECORDS_DIR: &str = "engine-disk-backups";
+
+/// [`DEFAULT_STATE_DIR`] as the modules' `state_dir` option default.
+pub fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
+}
 
 /// One side of a copy: a vdsm volume (when named that way) and the path it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +63,16 @@ pub struct FileIdentity {
 }
 
 impl FileIdentity {
+    /// The identity of a file never looked at (a proof made on another host): equal to no
+    /// real file's, so only a re-hash can speak for its content.
+    pub const UNKNOWN: Self = Self {
+        device: 0,
+        inode: 0,
+        size_bytes: 0,
+        mtime_ns: 0,
+        regular_file: false,
+    };
+
     /// The identity of `path` now (symlinks followed).
     pub fn of(path: &Path) -> std::io::Result<Self> {
         let metadata = std::fs::metadata(path)?;
@@ -91,6 +111,19 @@ pub struct BackupRecord {
     pub created_epoch_s: u64,
 }
 
+/// Where the backup record that authorises a write comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proof {
+    /// A record in this host's state directory, written by the verified copy made here.
+    Local,
+    /// The proof in the backup volume's metadata, written by a verified copy on any host.
+    VolumeMetadata,
+    /// The operator's word for a backup disk without a record (`unrecorded_backup`): its
+    /// checksum given, or computed, shown and confirmed.
+    Operator,
+}
+
 /// Why the guard refuses to write the engine disk: a verdict of [`decide`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -101,7 +134,7 @@ pub enum Refusal {
     #[error("option 'backup_checksum': '{value}' is not a hex checksum")]
     Malformed { value: String },
     /// No verified backup has that checksum.
-    #[error("refusing to write the engine disk {disk}: no verified backup with checksum {checksum} is recorded under {dir}; copy the engine disk to a backup with verify: true first")]
+    #[error("refusing to write the engine disk {disk}: no verified backup with checksum {checksum} is recorded under {dir} or in the source volume's metadata; copy the engine disk to a backup with verify: true first (to restore a backup disk without a record, give unrecorded_backup: true)")]
     NoRecord {
         disk: String,
         checksum: String,
@@ -120,6 +153,20 @@ pub enum Refusal {
         backup: String,
         checksum: String,
         actual: String,
+    },
+    /// A backup disk without a record does not hash to the checksum the operator gave.
+    #[error("refusing to write the engine disk: the backup {backup} hashes to {actual}, not to the given checksum {checksum}; nothing was written")]
+    ChecksumMismatch {
+        backup: String,
+        checksum: String,
+        actual: String,
+    },
+    /// A proof kept elsewhere than on this host authorises only restoring that backup.
+    #[error("refusing to write the engine disk {disk}: the backup with checksum {checksum} is proven by {proof:?}, which authorises only restoring that backup onto the engine disk, not another write")]
+    NotARestore {
+        disk: String,
+        checksum: String,
+        proof: Proof,
     },
     /// The engine disk changed after the backup (and not only by writes of this module).
     #[error("refusing to write the engine disk {disk}: its content changed since the backup with checksum {checksum} (now {actual}) other than by he_image_copy writes under that backup (was the engine VM started from it?); back up the current content first, or restore that backup")]
@@ -322,20 +369,34 @@ fn load_write(state_dir: &Path, checksum: &str) -> Result<Option<WriteRecord>, G
 /// gathered as [`decide`] asks for it (hashes only when the cheap facts do not settle it);
 /// `resolve` turns a recorded backup endpoint into its current path (volumes are prepared
 /// again); `access` says who reads an endpoint (vdsm:kvm for volumes when run as root).
+/// Without a record of this host for the checksum, the first of `other_proofs` with that
+/// checksum is the record.
+#[allow(clippy::too_many_arguments)]
 pub fn authorize(
     state_dir: &Path,
     backup_checksum: Option<&str>,
     engine_disk: &Endpoint,
     copy_source: &Path,
+    other_proofs: &[(Proof, BackupRecord)],
     resolve: impl Fn(&Endpoint) -> anyhow::Result<PathBuf>,
     access: impl Fn(&Endpoint) -> Access,
     progress: &Reporter,
 ) -> Result<Allowed, GuardError> {
     let checksum = given_checksum(backup_checksum, engine_disk)?;
+    let (proof, record) = match load(state_dir, &checksum)? {
+        Some(record) => (Proof::Local, Some(record)),
+        None => other_proofs
+            .iter()
+            .find(|(_, record)| normalized(&record.checksum) == checksum)
+            .map_or((Proof::Local, None), |(proof, record)| {
+                (*proof, Some(record.clone()))
+            }),
+    };
     let mut evidence = Evidence {
         disk: describe(engine_disk),
         records_dir: state_dir.join(RECORDS_DIR),
-        record: load(state_dir, &checksum)?,
+        record,
+        proof,
         engine_disk: engine_disk.clone(),
         engine_identity: identity(&engine_disk.path)?,
         write: load_write(state_dir, &checksum)?,
@@ -379,6 +440,8 @@ pub struct Evidence {
     pub records_dir: PathBuf,
     /// The backup record for `checksum`, when there is one.
     pub record: Option<BackupRecord>,
+    /// Where the record comes from.
+    pub proof: Proof,
     /// The engine disk.
     pub engine_disk: Endpoint,
     /// Its identity now.
@@ -455,6 +518,13 @@ pub fn decide(evidence: &Evidence) -> Decision {
     let Some(backup) = &evidence.backup else {
         return Decision::Read(Need::Backup);
     };
+    if backup.checksum != record.checksum && evidence.proof == Proof::Operator {
+        return Decision::Refuse(Refusal::ChecksumMismatch {
+            backup: backup.path.display().to_string(),
+            checksum,
+            actual: backup.checksum.clone(),
+        });
+    }
     if backup.checksum != record.checksum {
         return Decision::Refuse(Refusal::BackupChanged {
             backup: backup.path.display().to_string(),
@@ -466,6 +536,13 @@ pub fn decide(evidence: &Evidence) -> Decision {
     if backup.is_copy_source {
         return Decision::Allow(Allowed::Restore {
             backup: backup_path,
+        });
+    }
+    if evidence.proof != Proof::Local {
+        return Decision::Refuse(Refusal::NotARestore {
+            disk: evidence.disk.clone(),
+            checksum,
+            proof: evidence.proof,
         });
     }
     let engine = &evidence.engine_identity;
@@ -677,6 +754,7 @@ mod tests {
             checksum,
             &f.engine,
             source,
+            &[],
             |endpoint| Ok(endpoint.path.clone()),
             |_| Access::Own,
             &Reporter::none(),
@@ -810,6 +888,7 @@ mod tests {
                 size_bytes: 100,
                 created_epoch_s: 1,
             }),
+            proof: Proof::Local,
             engine_disk: engine,
             engine_identity: ENGINE,
             write: None,
@@ -1104,6 +1183,7 @@ mod tests {
             Some(&f.checksum),
             &other,
             &f.engine.path,
+            &[],
             |endpoint| Ok(endpoint.path.clone()),
             |_| Access::Own,
             &Reporter::none(),
@@ -1111,5 +1191,111 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("is a copy of"), "{error}");
+    }
+
+    /// Evidence whose record is proven elsewhere than on this host.
+    fn proven_by(proof: Proof) -> Evidence {
+        Evidence {
+            proof,
+            ..evidence()
+        }
+    }
+
+    #[test]
+    fn a_proof_from_elsewhere_authorises_only_restoring_that_very_backup() {
+        for proof in [Proof::VolumeMetadata, Proof::Operator] {
+            assert_eq!(
+                decide(&proven_by(proof)),
+                Decision::Read(Need::Backup),
+                "{proof:?}: the backup is re-hashed first"
+            );
+            let restoring = Evidence {
+                backup: backup_read("aa", true),
+                ..proven_by(proof)
+            };
+            assert!(
+                matches!(decide(&restoring), Decision::Allow(Allowed::Restore { .. })),
+                "{proof:?}"
+            );
+            // Even an engine disk unchanged since the backup is not written from elsewhere.
+            let other_write = Evidence {
+                backup: backup_read("aa", false),
+                ..proven_by(proof)
+            };
+            assert_eq!(
+                decide(&other_write),
+                Decision::Refuse(Refusal::NotARestore {
+                    disk: "/sd/engine".into(),
+                    checksum: "aa".into(),
+                    proof,
+                }),
+            );
+        }
+        let wrong_checksum = Evidence {
+            backup: backup_read("bb", true),
+            ..proven_by(Proof::Operator)
+        };
+        assert_eq!(
+            decide(&wrong_checksum),
+            Decision::Refuse(Refusal::ChecksumMismatch {
+                backup: "/sd/backup".into(),
+                checksum: "aa".into(),
+                actual: "bb".into(),
+            })
+        );
+        let changed_backup = Evidence {
+            backup: backup_read("bb", true),
+            ..proven_by(Proof::VolumeMetadata)
+        };
+        assert!(matches!(
+            decide(&changed_backup),
+            Decision::Refuse(Refusal::BackupChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn without_a_local_record_the_proof_with_the_checksum_is_used() {
+        let f = fixture();
+        let empty_state = f.dir.path().join("reinstalled");
+        let record = load(&f.dir.path().join("state"), &f.checksum)
+            .unwrap()
+            .unwrap();
+        let restore = |proofs: &[(Proof, BackupRecord)]| {
+            authorize(
+                &empty_state,
+                Some(&f.checksum),
+                &f.engine,
+                &f.backup.path,
+                proofs,
+                |endpoint| Ok(endpoint.path.clone()),
+                |_| Access::Own,
+                &Reporter::none(),
+            )
+        };
+        let no_proof = restore(&[]).unwrap_err().to_string();
+        assert!(no_proof.contains("unrecorded_backup"), "{no_proof}");
+        let other_checksum = BackupRecord {
+            checksum: "00".into(),
+            ..record.clone()
+        };
+        assert!(restore(&[(Proof::VolumeMetadata, other_checksum)]).is_err());
+        let allowed = restore(&[(Proof::VolumeMetadata, record.clone())]).unwrap();
+        assert!(matches!(allowed, Allowed::Restore { .. }), "{allowed:?}");
+        let new_image = f.dir.path().join("new.raw");
+        std::fs::write(&new_image, b"new").unwrap();
+        let upgrade = authorize(
+            &empty_state,
+            Some(&f.checksum),
+            &f.engine,
+            &new_image,
+            &[(Proof::Operator, record)],
+            |endpoint| Ok(endpoint.path.clone()),
+            |_| Access::Own,
+            &Reporter::none(),
+        );
+        assert!(
+            upgrade.unwrap_err().to_string().contains("only restoring"),
+            "an operator's checksum never authorises writing something else"
+        );
     }
 }

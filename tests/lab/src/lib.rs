@@ -19,6 +19,7 @@ pub mod host;
 pub mod init;
 pub mod inventory;
 pub mod nfs_mount;
+pub mod original_backup;
 pub mod pgdump;
 pub mod pki;
 pub mod ports;

@@ -36,6 +36,9 @@ enum Command {
     Reset,
     /// Switch a fault on or off, or list them.
     Fault(FaultArgs),
+    /// Copy the engine disk (VM down) onto a backup disk made the original tool's way
+    /// (no proof of a verified copy); prints its name and ids as JSON.
+    OriginalBackupDisk,
     /// Run a host tool (the bin/ wrappers call this).
     Shim(ShimArgs),
     /// The background host daemon (`up` starts it).
@@ -178,6 +181,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Inspect(args) => print_report(report::inspect(&LabConfig::load(&dir)?), &args),
         Command::Reset => cmd_reset(&LabConfig::load(&dir)?, &binary),
         Command::Fault(args) => cmd_fault(&dir, args),
+        Command::OriginalBackupDisk => {
+            let made = he_lab::original_backup::create(&LabConfig::load(&dir)?)?;
+            println!("{}", serde_json::to_string(&made)?);
+            Ok(0)
+        }
     }
 }
 

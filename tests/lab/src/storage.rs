@@ -17,6 +17,8 @@ pub const KVM_GID: u32 = 36;
 pub const FILE_MODE: u32 = 0o660;
 /// Mode of the directories vdsm makes on a storage domain.
 pub const DIR_MODE: u32 = 0o755;
+/// The longest volume description vdsm keeps (`constants.py` `DESCRIPTION_SIZE`).
+pub const DESCRIPTION_MAX_CHARS: usize = 210;
 
 /// Gives `path` to vdsm:kvm with vdsm's mode for it (0755 directories, 0660 files), as the
 /// NFS server holds what vdsm wrote; links are given without following them.
@@ -140,7 +142,10 @@ pub fn volume_meta(
     };
     put("CTIME", ctime.to_string());
     // vdsm truncates descriptions to 210 characters (host-formats.md section 3).
-    put("DESCRIPTION", description.chars().take(210).collect());
+    put(
+        "DESCRIPTION",
+        description.chars().take(DESCRIPTION_MAX_CHARS).collect(),
+    );
     put("DISKTYPE", disk_type.to_string());
     put("DOMAIN", sd_id.to_string());
     put("FORMAT", format.to_string());

@@ -215,6 +215,34 @@ impl Vdsm {
         raw.parse(&describe_call("Volume.getInfo", &params))
     }
 
+    /// `Volume.setDescription` (an SPM verb of the connected pool `sp_id`; vdsm truncates
+    /// past 210 characters without an error).
+    pub fn set_volume_description(
+        &self,
+        sp_id: &str,
+        volume: &Volume,
+        description: &str,
+    ) -> Result<(), VdsmError> {
+        let mut params = volume_params(sp_id, volume).to_vec();
+        params.push(("description", description));
+        self.call("Volume.setDescription", &params).map(|_| ())
+    }
+
+    /// The pool a storage domain is attached to (`StorageDomain.getInfo` `pool`), if any.
+    pub fn storage_domain_pool(&self, sd_id: &str) -> Result<Option<String>, VdsmError> {
+        #[derive(Deserialize)]
+        struct DomainInfo {
+            #[serde(default)]
+            pool: Vec<String>,
+        }
+        let info: DomainInfo =
+            self.typed("StorageDomain.getInfo", &[("storagedomainID", sd_id)])?;
+        Ok(info
+            .pool
+            .into_iter()
+            .find(|pool| !pool.is_empty() && pool != super::BLANK_UUID))
+    }
+
     /// `Volume.extendSize` to `new_size_bytes` (vdsm takes it as a string), then waits for
     /// the SPM task to finish.
     pub fn extend_volume(

@@ -227,6 +227,47 @@ pub fn extend_size(
     Ok(json!(task_id))
 }
 
+/// `Volume setDescription storagepoolID= storagedomainID= imageID= volumeID= description=`:
+/// as vdsm, an SPM verb of the connected pool (`sp.py` `@secured`: code 654 "Not SPM";
+/// `hsm.getPool`: code 309 for any other pool id, the blank one of hosted-engine.conf too)
+/// that keeps at most 210 characters without an error (`volumemetadata.validate_description`
+/// only logs a warning); returns nothing.
+pub fn set_description(
+    config: &LabConfig,
+    sp_id: &str,
+    sd_id: &str,
+    image_id: &str,
+    volume_id: &str,
+    description: &str,
+) -> Result<Value, VdsmError> {
+    let text = std::fs::read_to_string(config.sd_dir().join("dom_md/metadata")).unwrap_or_default();
+    let pool = storage::parse_meta(&text)
+        .get("POOL_UUID")
+        .cloned()
+        .unwrap_or_default();
+    if pool.is_empty() || sp_id != pool {
+        return Err(VdsmError::new(
+            309,
+            format!("Unknown pool id, pool not connected: ('{sp_id}',)"),
+        ));
+    }
+    if config.fault("not_spm") {
+        return Err(VdsmError::new(654, "Not SPM: ()"));
+    }
+    check_domain(config, sd_id)?;
+    check_image(config, image_id)?;
+    let info = volume(config, image_id, volume_id)?;
+    let mut meta = info.meta.clone();
+    let kept: String = description
+        .chars()
+        .take(storage::DESCRIPTION_MAX_CHARS)
+        .collect();
+    meta.insert("DESCRIPTION".into(), kept);
+    storage::write_meta(&info.path, &meta)
+        .map_err(|e| VdsmError::new(100, format!("General Exception: ({e:#})")))?;
+    Ok(Value::Null)
+}
+
 /// `Task getStatus taskID=`.
 pub fn task_status(config: &LabConfig, task_id: &str) -> Result<Value, VdsmError> {
     let text = std::fs::read_to_string(config.tasks_dir().join(format!("{task_id}.json")))

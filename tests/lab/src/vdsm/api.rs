@@ -68,6 +68,16 @@ pub const SCHEMA: &[(&str, &[Method])] = &[
                 "getSize",
                 &["storagepoolID", "storagedomainID", "imageID", "volumeID"],
             ),
+            (
+                "setDescription",
+                &[
+                    "storagepoolID",
+                    "storagedomainID",
+                    "imageID",
+                    "volumeID",
+                    "description",
+                ],
+            ),
         ],
     ),
 ];
@@ -131,6 +141,9 @@ pub fn call(
         "Volume.getSize" => storage_verbs::volume_size(config, param(1), param(2), param(3)),
         "Volume.extendSize" => {
             storage_verbs::extend_size(config, param(1), param(2), param(3), param(4))
+        }
+        "Volume.setDescription" => {
+            storage_verbs::set_description(config, param(0), param(1), param(2), param(3), param(4))
         }
         "Task.getStatus" => storage_verbs::task_status(config, param(0)),
         _ => unreachable!("every method of SCHEMA is dispatched"),
