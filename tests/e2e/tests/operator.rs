@@ -2,7 +2,10 @@
 //! rollback are confirmed (unattended runs with a variable), the inputs are checked first, no
 //! leftovers stay after success, and the README's real-host section works as written.
 
-use he_e2e::{assert_failure, assert_success, backup_disks, finish, repo_root, venv_tool, Lab};
+use he_e2e::{
+    ansible_216_tool, assert_failure, assert_success, backup_disks, finish, repo_root, venv_tool,
+    Lab,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,7 +31,16 @@ fn inventory_without(lab: &Lab, name: &str, drop: &[&str]) -> PathBuf {
 /// `ansible-playbook -i INVENTORY PLAYBOOK ARGS` with Ansible's default screen output (every
 /// play and task named), stdin not a terminal.
 fn run(inventory: &Path, playbook: &str, args: &[&str]) -> he_e2e::Finished {
-    let mut command = venv_tool("ansible-playbook");
+    run_with(venv_tool("ansible-playbook"), inventory, playbook, args)
+}
+
+/// [`run`] with another `ansible-playbook` (of another ansible-core).
+fn run_with(
+    mut command: Command,
+    inventory: &Path,
+    playbook: &str,
+    args: &[&str],
+) -> he_e2e::Finished {
     command
         .env("ANSIBLE_STDOUT_CALLBACK", "ansible.builtin.default")
         .arg("-i")
@@ -61,11 +73,17 @@ fn without_he_target_both_playbooks_refuse_before_any_task() {
         assert_failure(&refused, "he_target is not set");
         assert_no_task_on_the_host(&refused, main_play);
         let unknown = run(&inventory, playbook, &["-e", "he_target=no_such_host"]);
-        assert_failure(&unknown, "he_target 'no_such_host' names no host of the inventory");
+        assert_failure(
+            &unknown,
+            "he_target 'no_such_host' names no host of the inventory",
+        );
         assert_no_task_on_the_host(&unknown, main_play);
     }
     let after = lab.inspect();
-    assert_eq!(after["engine_disk"]["sha256"], before["engine_disk"]["sha256"]);
+    assert_eq!(
+        after["engine_disk"]["sha256"],
+        before["engine_disk"]["sha256"]
+    );
     assert_eq!(after["vm_state"], "up");
 }
 
@@ -97,14 +115,20 @@ fn two_hosts_of_one_hosted_engine_cluster_are_refused_before_any_task() {
             "names more than one host of the same hosted-engine cluster",
         );
         assert!(
-            refused.text.contains(before["sd_id"].as_str().unwrap_or("")),
+            refused
+                .text
+                .contains(before["sd_id"].as_str().unwrap_or("")),
             "the message names the storage domain:\n{}",
             refused.text
         );
         assert_no_task_on_the_host(&refused, main_play);
     }
     // One host of the cluster is accepted (check mode: the plan only).
-    let one = run(&inventory, UPGRADE, &["-e", "he_target=second_host", "--check"]);
+    let one = run(
+        &inventory,
+        UPGRADE,
+        &["-e", "he_target=second_host", "--check"],
+    );
     assert_success(&one);
     assert_eq!(lab.inspect()["engine_disk"], before["engine_disk"]);
 }
@@ -130,14 +154,14 @@ fn a_missing_or_unreadable_engine_backup_fails_in_the_first_tasks_naming_it() {
     let directory = run(
         &inventory,
         UPGRADE,
-        &["-e", &format!("he_engine_backup={}", lab.dir.path().display())],
+        &[
+            "-e",
+            &format!("he_engine_backup={}", lab.dir.path().display()),
+        ],
     );
     assert_failure(&directory, "is not a regular file");
-    let no_root_access = inventory_without(
-        &lab,
-        "no-root-access.yml",
-        &["he_appliance_root_password"],
-    );
+    let no_root_access =
+        inventory_without(&lab, "no-root-access.yml", &["he_appliance_root_password"]);
     let no_root = run(&no_root_access, UPGRADE, &[]);
     assert_failure(
         &no_root,
@@ -145,7 +169,9 @@ fn a_missing_or_unreadable_engine_backup_fails_in_the_first_tasks_naming_it() {
     );
     for failed in [&missing, &absent, &directory, &no_root] {
         assert!(
-            !failed.text.contains("TASK [Read the hosted-engine state of this host]")
+            !failed
+                .text
+                .contains("TASK [Read the hosted-engine state of this host]")
                 && !failed.text.contains("stage the appliance"),
             "the inputs are checked first:\n{}",
             failed.text
@@ -196,6 +222,15 @@ fn unattended_runs_stop_before_the_downtime_and_the_rollback_unless_confirmed() 
         !leftovers(&lab).is_empty(),
         "the staged image is kept for the run that goes on"
     );
+    // ansible-core 2.16's pause does not wait without a terminal either: the same stop.
+    let refused_216 = run_with(
+        ansible_216_tool("ansible-playbook"),
+        &unconfirmed,
+        UPGRADE,
+        &[],
+    );
+    assert_failure(&refused_216, "-e he_confirm_downtime=true");
+    assert_eq!(lab.inspect()["vm_state"], "up");
     let declined = run(&unconfirmed, UPGRADE, &["-e", "he_confirm_downtime=false"]);
     assert_failure(&declined, "Not confirmed: he_confirm_downtime is false");
     assert_eq!(lab.inspect()["vm_state"], "up");
@@ -214,8 +249,7 @@ fn unattended_runs_stop_before_the_downtime_and_the_rollback_unless_confirmed() 
     assert_success(&again);
 
     // The rollback: refused without its confirmation, the engine disk untouched.
-    let poweroff = lab.hosted_engine(&["--vm-poweroff"]);
-    assert_eq!(poweroff.code, 0, "{}", poweroff.text);
+    // (the upgrade stopped the new engine VM: he_leave_running is not set)
     let refused = run(&unconfirmed, ROLLBACK, &[]);
     assert_failure(&refused, "-e he_confirm_rollback=true");
     assert!(
@@ -312,6 +346,7 @@ fn a_first_time_operator_follows_the_readme_real_host_section() {
     let collections = operator.path().join("collections");
     let mut install = venv_tool("ansible-galaxy");
     install
+        .env("ANSIBLE_COLLECTIONS_PATH", &collections)
         .args(["collection", "install", "-p"])
         .arg(&collections)
         .arg(built_tarball())
