@@ -424,3 +424,86 @@ fn a_first_time_operator_follows_the_readme_real_host_section() {
         upgraded.text
     );
 }
+
+/// The `he_*` names in `text` (variables, module and fact names alike).
+fn he_names(text: &str) -> std::collections::BTreeSet<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("he_") {
+        let before = rest[..at].chars().next_back();
+        let name: String = rest[at..].chars().take_while(|&c| word(c)).collect();
+        if !before.is_some_and(word) && name.len() > 3 {
+            names.insert(name.clone());
+        }
+        rest = &rest[at + name.len().max(3)..];
+    }
+    names
+}
+
+#[test]
+fn every_playbook_variable_is_documented_in_the_table_and_the_headers() {
+    let root = repo_root();
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let mut files = vec![
+        root.join("playbooks/hosted_engine_upgrade.yml"),
+        root.join("playbooks/hosted_engine_rollback.yml"),
+        root.join("playbooks/he_target.yml"),
+        root.join("playbooks/vars/resolved.yml"),
+    ];
+    for entry in std::fs::read_dir(root.join("playbooks/tasks")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let used: std::collections::BTreeSet<String> = files
+        .into_iter()
+        .flat_map(|path| he_names(&read(path)))
+        .collect();
+    // Not variables: the modules, the facts they return, the play's own kind, the target group.
+    let modules: std::collections::BTreeSet<String> =
+        std::fs::read_dir(root.join("collection/plugins/modules"))
+            .unwrap()
+            .filter_map(|entry| {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".yml").map(str::to_string)
+            })
+            .collect();
+    let not_variables = [
+        "he_maintenance",
+        "he_spm",
+        "he_upgrade_plan",
+        "he_playbook_kind",
+        "he_upgrade_target",
+    ];
+    let variables: Vec<&String> = used
+        .iter()
+        .filter(|name| !modules.contains(*name) && !not_variables.contains(&name.as_str()))
+        .collect();
+    assert!(variables.len() > 40, "{variables:?}");
+
+    let table = read(root.join("docs/variables.md"));
+    assert!(
+        table.contains("| variable | default | meaning |"),
+        "{table}"
+    );
+    let headers: String = ["hosted_engine_upgrade.yml", "hosted_engine_rollback.yml"]
+        .iter()
+        .flat_map(|name| {
+            read(root.join("playbooks").join(name))
+                .lines()
+                .take_while(|line| line.starts_with('#') || line.starts_with("---"))
+                .map(|line| format!("{line}\n"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let header_names = he_names(&headers);
+    let undocumented: Vec<&&String> = variables
+        .iter()
+        .filter(|name| !table.contains(&format!("`{name}`")) || !header_names.contains(**name))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/variables.md or in a playbook header: {undocumented:?}"
+    );
+}
