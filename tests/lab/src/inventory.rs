@@ -38,6 +38,18 @@ pub fn variables(config: &LabConfig) -> Vec<(&'static str, String)> {
         ("he_report_path", path(&config.report_path())),
         ("he_channel", path(&config.channel_path())),
         ("he_vm_id", config.vm_id.clone()),
+        // The lab's root password of the new engine VM is its admin password (a secret file).
+        (
+            "he_appliance_root_password",
+            format!(
+                "{{{{ lookup('file', '{}') }}}}",
+                path(&config.admin_password_file())
+            ),
+        ),
+        // Tests and the demo run unattended (no TTY): they confirm the downtime and the
+        // rollback explicitly, as an AWX job would.
+        ("he_confirm_downtime", "true".to_string()),
+        ("he_confirm_rollback", "true".to_string()),
         // The daemon binds vdsm to a free port when it starts and records it there: read it
         // when a play uses it, so the inventory stays valid across daemon restarts.
         (
@@ -93,7 +105,10 @@ pub fn render(config: &LabConfig) -> String {
     let mut text = String::from(
         "# he-lab inventory: the simulated hosted-engine host (see tests/lab/README.md)\n",
     );
-    text.push_str("all:\n  hosts:\n    hosted_engine_host:\n");
+    // The playbooks run on `he_target` only; a play's `hosts:` does not see inventory
+    // variables, so it is an `all` group variable that their first play reads.
+    text.push_str("all:\n  vars:\n    he_target: hosted_engine_host\n");
+    text.push_str("  hosts:\n    hosted_engine_host:\n");
     text.push_str("      ansible_connection: local\n");
     text.push_str("      ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n");
     text.push_str("      he_lab_dir: ");
