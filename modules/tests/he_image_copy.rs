@@ -14,6 +14,8 @@ use support::{run_module, Run};
 
 const MIB: usize = 1 << 20;
 const SD: &str = "5a1b2c3d-0000-4000-8000-000000000001";
+/// The pool the fake domain is attached to (hosted-engine.conf names it blank).
+const CONNECTED_POOL: &str = "5849b030-626e-47cb-ad90-3ce782d831b3";
 const ENGINE_IMAGE: &str = "6b2c3d4e-0000-4000-8000-000000000002";
 const ENGINE_VOLUME: &str = "7c3d4e5f-0000-4000-8000-000000000003";
 const BACKUP_IMAGE: &str = "8d4e5f60-0000-4000-8000-000000000004";
@@ -330,6 +332,17 @@ impl FakeHost {
                         json!({"apparentsize": size, "capacity": size, "children": [], "ctime": "1700000000", "description": "", "disktype": "DATA", "domain": sd, "format": format, "generation": 0, "image": image, "legality": "LEGAL", "mtime": "0", "parent": "00000000-0000-0000-0000-000000000000", "pool": "", "status": "OK", "truesize": size, "type": "SPARSE", "uuid": volume, "voltype": "LEAF"}),
                     )
                 }
+                "StorageDomain.getInfo" => Reply::Result(
+                    json!({"uuid": sd, "type": "NFS", "class": "Data", "role": "Master", "pool": [CONNECTED_POOL]}),
+                ),
+                // An SPM verb of the connected pool: HSM.getPool refuses any other id.
+                "Volume.extendSize" if param("storagepoolID") != CONNECTED_POOL => Reply::Error(
+                    309,
+                    format!(
+                        "Unknown pool id, pool not connected: ('{}',)",
+                        param("storagepoolID")
+                    ),
+                ),
                 "Volume.extendSize" => {
                     let size: u64 = param("newSize").parse().unwrap();
                     std::fs::OpenOptions::new()

@@ -100,10 +100,9 @@ impl Host {
     /// needs the connected pool, which hosted-engine.conf names blank), then read back: vdsm
     /// truncates without a word, so what it kept is compared.
     pub fn set_description(&self, volume: &Volume, description: &str) -> Result<(), EndpointError> {
-        let pool = self.vdsm.storage_domain_pool(&volume.sd_id)?;
-        let sp_id = pool.as_deref().unwrap_or(&self.sp_id);
+        let sp_id = self.connected_pool(volume)?;
         self.vdsm
-            .set_volume_description(sp_id, volume, description)?;
+            .set_volume_description(&sp_id, volume, description)?;
         let kept = self.volume_info(volume)?.description;
         if kept != description {
             return Err(EndpointError::Unusable(format!(
@@ -114,7 +113,8 @@ impl Host {
         Ok(())
     }
 
-    /// vdsm `Volume.extendSize` and wait for the task.
+    /// vdsm `Volume.extendSize` in the volume's connected pool (an SPM verb, like
+    /// setDescription), and wait for the task.
     pub fn extend(
         &self,
         volume: &Volume,
@@ -122,9 +122,18 @@ impl Host {
         timeout_s: u64,
     ) -> Result<(), EndpointError> {
         let timeout = std::time::Duration::from_secs(timeout_s);
+        let sp_id = self.connected_pool(volume)?;
         Ok(self
             .vdsm
-            .extend_volume(&self.sp_id, volume, size_bytes, timeout)?)
+            .extend_volume(&sp_id, volume, size_bytes, timeout)?)
+    }
+
+    /// The pool the volume's domain is attached to, for the verbs that vdsm runs on the SPM's
+    /// connected pool (hosted-engine.conf names the pool blank; `HSM.getPool` refuses that
+    /// with 309); the configured one when the domain reports none.
+    fn connected_pool(&self, volume: &Volume) -> Result<String, EndpointError> {
+        let pool = self.vdsm.storage_domain_pool(&volume.sd_id)?;
+        Ok(pool.unwrap_or_else(|| self.sp_id.clone()))
     }
 
     /// The engine disk and its path, when this host has one.

@@ -163,12 +163,27 @@ fn vdsm_client_storage_verbs_through_the_lab_vdsm() {
         vec![volume.clone()]
     );
     let (_, out, _) = vdsm(&lab, &["StorageDomain", "getInfo", ids[1]]);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], "5");
-    // Extend: a task id, then Task getStatus until finished; capacity follows.
+    let domain: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(domain["version"], "5");
+    // Extend, an SPM verb: the blank pool of hosted-engine.conf is refused as vdsm's
+    // HSM.getPool refuses it; the domain's pool gives a task id, then Task getStatus until
+    // finished; capacity follows.
     let new_size = format!("newSize={}", 80u64 << 20);
-    let (code, out, _) = vdsm(
+    let (code, _, err) = vdsm(
         &lab,
         &[&["Volume", "extendSize"][..], &ids, &[new_size.as_str()]].concat(),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("Unknown pool id, pool not connected"), "{err}");
+    let pool = format!("storagepoolID={}", domain["pool"][0].as_str().unwrap());
+    let (code, out, _) = vdsm(
+        &lab,
+        &[
+            &["Volume", "extendSize", pool.as_str()][..],
+            &ids[1..],
+            &[new_size.as_str()],
+        ]
+        .concat(),
     );
     assert_eq!(code, 0);
     let task: String = serde_json::from_str(&out).unwrap();

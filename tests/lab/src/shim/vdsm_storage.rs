@@ -174,11 +174,15 @@ pub fn volume_size(
 /// `Volume extendSize ... newSize=`: an SPM task that grows the raw volume; returns its id.
 pub fn extend_size(
     config: &LabConfig,
+    sp_id: &str,
     sd_id: &str,
     image_id: &str,
     volume_id: &str,
     new_size: &str,
 ) -> Result<Value, VdsmError> {
+    // An SPM verb: HSM.extendVolumeSize starts with getPool(spUUID), so the blank pool id of
+    // hosted-engine.conf is refused as it is for setDescription.
+    check_connected_pool(config, sp_id)?;
     check_domain(config, sd_id)?;
     if config.fault("not_spm") {
         return Err(VdsmError::new(654, "Not SPM: ()"));
@@ -232,14 +236,9 @@ pub fn extend_size(
 /// `hsm.getPool`: code 309 for any other pool id, the blank one of hosted-engine.conf too)
 /// that keeps at most 210 characters without an error (`volumemetadata.validate_description`
 /// only logs a warning); returns nothing.
-pub fn set_description(
-    config: &LabConfig,
-    sp_id: &str,
-    sd_id: &str,
-    image_id: &str,
-    volume_id: &str,
-    description: &str,
-) -> Result<Value, VdsmError> {
+/// vdsm's `HSM.getPool`: verbs run by the SPM need the pool this host is connected to (the
+/// domain's `POOL_UUID`); any other id, the blank one included, is `StoragePoolUnknown` (309).
+fn check_connected_pool(config: &LabConfig, sp_id: &str) -> Result<(), VdsmError> {
     let text = std::fs::read_to_string(config.sd_dir().join("dom_md/metadata")).unwrap_or_default();
     let pool = storage::parse_meta(&text)
         .get("POOL_UUID")
@@ -251,6 +250,18 @@ pub fn set_description(
             format!("Unknown pool id, pool not connected: ('{sp_id}',)"),
         ));
     }
+    Ok(())
+}
+
+pub fn set_description(
+    config: &LabConfig,
+    sp_id: &str,
+    sd_id: &str,
+    image_id: &str,
+    volume_id: &str,
+    description: &str,
+) -> Result<Value, VdsmError> {
+    check_connected_pool(config, sp_id)?;
     if config.fault("not_spm") {
         return Err(VdsmError::new(654, "Not SPM: ()"));
     }

@@ -140,7 +140,7 @@ pub fn call(
         "Volume.getInfo" => storage_verbs::volume_info(config, param(1), param(2), param(3)),
         "Volume.getSize" => storage_verbs::volume_size(config, param(1), param(2), param(3)),
         "Volume.extendSize" => {
-            storage_verbs::extend_size(config, param(1), param(2), param(3), param(4))
+            storage_verbs::extend_size(config, param(0), param(1), param(2), param(3), param(4))
         }
         "Volume.setDescription" => {
             storage_verbs::set_description(config, param(0), param(1), param(2), param(3), param(4))
