@@ -313,3 +313,40 @@ pub fn backup_disks(inspect: &serde_json::Value) -> Vec<serde_json::Value> {
         .cloned()
         .collect()
 }
+
+/// `ssh-keygen` of an ed25519 key pair without a passphrase at `path` (and `path.pub`).
+fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success());
+}
+
+/// Keys, an sshd_config and an ssh_config in `dir` whose ProxyCommand runs `sshd -i` (inetd
+/// mode) for each connection, logging to `dir/sshd.log`: the SSH session is a real one, and no
+/// port is chosen to be bound later by sshd (another test could take it in between). Returns
+/// the ssh_config.
+pub fn sshd_behind_proxy_command(dir: &Path) -> PathBuf {
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("client_key"));
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let sshd_config = format!(
+        "HostKey {dir}/host_key\nAuthorizedKeysFile {dir}/authorized_keys\n\
+         PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\n\
+         UsePAM no\nSubsystem sftp internal-sftp\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("sshd_config"), sshd_config).unwrap();
+    let ssh_config = format!(
+        "Host *\n  ProxyCommand /usr/sbin/sshd -i -f {dir}/sshd_config -E {dir}/sshd.log\n\
+         \x20 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n\
+         \x20 IdentityFile {dir}/client_key\n  IdentitiesOnly yes\n",
+        dir = dir.display()
+    );
+    let path = dir.join("ssh_config");
+    std::fs::write(&path, ssh_config).unwrap();
+    path
+}

@@ -3,8 +3,8 @@
 //! leftovers stay after success, and the README's real-host section works as written.
 
 use he_e2e::{
-    ansible_216_tool, assert_failure, assert_success, backup_disks, finish, repo_root, venv_tool,
-    Lab,
+    ansible_216_tool, assert_failure, assert_success, backup_disks, finish, repo_root,
+    sshd_behind_proxy_command, venv_tool, Lab,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -296,46 +296,6 @@ fn built_tarball() -> PathBuf {
         .expect("the built collection tarball: run `make collection` first")
 }
 
-fn keygen(path: &Path) {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success());
-}
-
-/// An ssh_config whose ProxyCommand runs `sshd -i` for each connection (as in ssh.rs: a real
-/// SSH session, no port bound by the test).
-fn ssh_config(dir: &Path) -> PathBuf {
-    keygen(&dir.join("host_key"));
-    keygen(&dir.join("client_key"));
-    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    std::fs::write(
-        dir.join("sshd_config"),
-        format!(
-            "HostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
-             PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\n\
-             UsePAM no\nSubsystem sftp internal-sftp\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let path = dir.join("ssh_config");
-    std::fs::write(
-        &path,
-        format!(
-            "Host *\n  ProxyCommand /usr/sbin/sshd -i -f {d}/sshd_config -E {d}/sshd.log\n\
-             \x20 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n\
-             \x20 IdentityFile {d}/client_key\n  IdentitiesOnly yes\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
 /// The README's real-host section, step by step, as a first-time operator: install the built
 /// tarball with ansible-galaxy, write a separate inventory (he_target, become), run the
 /// installed playbook by name from a directory of one's own (no checkout ansible.cfg), on a
@@ -357,7 +317,7 @@ fn a_first_time_operator_follows_the_readme_real_host_section() {
     assert_eq!(installed.code, 0, "{}", installed.text);
 
     // The README's inventory example, with this lab's site values (paths, engine, vdsm).
-    let ssh_config = ssh_config(operator.path());
+    let ssh_config = sshd_behind_proxy_command(operator.path());
     let lab_inventory = std::fs::read_to_string(lab.inventory()).unwrap();
     let site_vars: String = lab_inventory
         .split_once("    hosted_engine_host:\n")
