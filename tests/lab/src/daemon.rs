@@ -242,7 +242,9 @@ pub fn start(config: &LabConfig, he_lab_binary: &std::path::Path) -> anyhow::Res
         });
     }
     let mut child = command.spawn().context("cannot start the he-lab daemon")?;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // A bound on a hang, not on speed: a busy machine takes a while to mount the domain, make
+    // the engine VM's network and start vdsm (a daemon that fails exits, seen below at once).
+    let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if is_running(config) {
             // The daemon is detached; reap it later only if it already exited.
@@ -257,14 +259,34 @@ pub fn start(config: &LabConfig, he_lab_binary: &std::path::Path) -> anyhow::Res
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    anyhow::bail!("the he-lab daemon did not answer within 10 s")
+    anyhow::bail!("the he-lab daemon did not answer within 120 s")
+}
+
+/// True while process `pid` runs (a zombie waiting for its reaper has ended).
+fn process_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (comm) state ...`: the state follows the last ')'.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
 
 /// Stops the daemon (the VM is powered off first, its engine database kept on the disk).
 pub fn stop(config: &LabConfig) -> anyhow::Result<()> {
+    let pid = std::fs::read_to_string(config.pid_path())
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok());
     if request(config, &json!({"op": "quit"})).is_ok() {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && config.control_socket_path().exists() {
+        // Down means the process is gone: its vdsm and engine listeners live until it exits,
+        // after the control socket (a busy machine showed vdsm still answering after `down`).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while pid.is_some_and(process_running)
+            || (pid.is_none() && config.control_socket_path().exists())
+        {
+            if Instant::now() > deadline {
+                anyhow::bail!("the he-lab daemon did not exit within 120 s of being asked to quit");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     } else if let Ok(text) = std::fs::read_to_string(config.pid_path()) {

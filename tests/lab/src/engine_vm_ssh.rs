@@ -278,8 +278,9 @@ impl Sshd {
             child,
             config: config.clone(),
         };
-        // sshd writes its pid file once it listens.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // sshd writes its pid file once it listens (a bound on a hang, not on speed: an sshd
+        // that fails exits, seen at once).
+        let deadline = Instant::now() + Duration::from_secs(120);
         while !sshd_pid_path(config).exists() {
             if let Some(status) = sshd.child.try_wait()? {
                 anyhow::bail!(
@@ -289,7 +290,7 @@ impl Sshd {
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "the engine VM's sshd did not listen within 10 s; see {}",
+                "the engine VM's sshd did not listen within 120 s; see {}",
                 sshd_log_path(config).display()
             );
             std::thread::sleep(Duration::from_millis(20));
