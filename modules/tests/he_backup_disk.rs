@@ -182,18 +182,11 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let bad = BadPaths::in_dir(dir);
-    let looping = bad.looping.clone();
-    let a_dir = bad.directory.clone();
-    let missing = bad.missing.clone();
     for (option, message) in [
         ("he_conf", "cannot read hosted-engine configuration {}: "),
         ("ca_file", "option 'ca_file': cannot read {}: "),
     ] {
-        for (path, reason) in [
-            (&missing, "No such file"),
-            (&looping, "Too many levels of symbolic links"),
-            (&a_dir, "Is a directory"),
-        ] {
+        for (path, reason) in bad.unreadable_files() {
             let extra = json!({"name": NAME, option: path});
             let run = run(Some(&engine.url()), extra, dir);
             run.assert_failed_with(&message.replace("{}", &path.display().to_string()));

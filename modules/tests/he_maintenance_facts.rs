@@ -392,12 +392,7 @@ fn he_conf_names_the_input_when_missing_unreadable_or_a_directory() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let bad = BadPaths::in_dir(dir);
-    let looping = bad.looping.clone();
-    for (path, reason) in [
-        (dir.join("missing"), "No such file"),
-        (looping, "Too many levels of symbolic links"),
-        (dir.to_path_buf(), "Is a directory"),
-    ] {
+    for (path, reason) in bad.unreadable_files() {
         let run = run_with_status("vm-status-here.json", &[], json!({"he_conf": path}));
         run.assert_failed_with(&format!(
             "cannot read hosted-engine configuration {}: {reason}",

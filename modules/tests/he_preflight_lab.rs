@@ -138,11 +138,7 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let looping = bad.looping.clone();
     let a_dir = bad.directory.clone();
     let base = json!({"guestfish_launch": false, "cloudinit_iso": lab.iso()});
-    for (path, reason) in [
-        (work.join("missing"), "No such file"),
-        (looping.clone(), "Too many levels of symbolic links"),
-        (a_dir.clone(), "Is a directory"),
-    ] {
+    for (path, reason) in bad.unreadable_files() {
         let mut args = base.clone();
         args["he_conf"] = json!(path);
         let run = lab.run(args);

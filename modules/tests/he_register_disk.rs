@@ -18,18 +18,11 @@ fn path_options_name_the_input_when_missing_unreadable_or_of_the_wrong_type() {
     let dir = work.path();
     let (he_conf, vdsm) = fake_host::install(dir);
     let bad = BadPaths::in_dir(dir);
-    let looping = bad.looping.clone();
-    let a_dir = bad.directory.clone();
-    let missing = bad.missing.clone();
     for (option, message) in [
         ("he_conf", "cannot read hosted-engine configuration {}: "),
         ("ca_file", "option 'ca_file': cannot read {}: "),
     ] {
-        for (path, reason) in [
-            (&missing, "No such file"),
-            (&looping, "Too many levels of symbolic links"),
-            (&a_dir, "Is a directory"),
-        ] {
+        for (path, reason) in bad.unreadable_files() {
             let mut args = json!({"engine_url": engine.url(), "password": PASSWORD,
                 "he_conf": he_conf, "name": "he-backup", "run_id": "test-run"});
             args[option] = json!(path);

@@ -29,4 +29,14 @@ impl BadPaths {
             file,
         }
     }
+
+    /// The three paths an option naming a file to read must refuse, each with the reason the
+    /// system gives: missing, a looping link, a directory.
+    pub fn unreadable_files(&self) -> [(&Path, &'static str); 3] {
+        [
+            (&self.missing, "No such file"),
+            (&self.looping, "Too many levels of symbolic links"),
+            (&self.directory, "Is a directory"),
+        ]
+    }
 }
