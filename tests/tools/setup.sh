@@ -11,6 +11,7 @@ apt_packages=(qemu-utils libguestfs-tools genisoimage xorriso e2fsprogs fdisk op
   python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev curl musl-tools
   fuse3  # the lab's root-squashing storage mount (fusermount3 when not root)
   iproute2  # the lab's engine VM network namespace (ip netns, veth)
+  util-linux  # nsenter: the engine VM's sshd enters only the lab's network namespace
   postgresql-client)  # pg_restore: the lab's engine-backup restore reads real pg_dump archives
 missing=()
 for package in "${apt_packages[@]}"; do

@@ -299,8 +299,10 @@ pub fn stop(config: &LabConfig) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_file(config.pid_path());
         let _ = std::fs::remove_file(config.control_socket_path());
-        // What the dead daemon held outside its process: the engine VM's network and sshd.
+        // What the dead daemon held outside its process: the engine VM's network and sshd,
+        // and its storage domain mount (dead: every access fails with ENOTCONN).
         crate::engine_vm_ssh::teardown(config);
+        crate::nfs_mount::detach(&config.sd_mount());
     }
     let mut vm = state::vm(config);
     if vm.exists() {

@@ -214,6 +214,7 @@ impl Drop for EngineNetwork {
 /// them (nothing left is fine).
 pub fn teardown(config: &LabConfig) {
     stop_recorded_sshd(config);
+    end_sessions(config);
     let names = names(config);
     let _ = ip(&["netns", "delete", &names.namespace]);
     // Deleting one end of a veth pair deletes both, even while a process keeps the
@@ -241,7 +242,25 @@ fn stop_recorded_sshd(config: &LabConfig) {
     let _ = std::fs::remove_file(pid_path);
 }
 
-/// The engine VM's sshd, for as long as it is held; dropping it stops sshd.
+/// Ends every process left in the lab's namespace: sshd's sessions outlive sshd (a control
+/// node's ControlPersist connection keeps one open), and a powered-off VM runs nothing.
+fn end_sessions(config: &LabConfig) {
+    let Ok(listed) = Command::new("ip")
+        .args(["netns", "pids", &namespace(config)])
+        .output()
+    else {
+        return;
+    };
+    let pids = String::from_utf8_lossy(&listed.stdout);
+    for pid in pids.split_whitespace().filter_map(|pid| pid.parse::<i32>().ok()) {
+        // SAFETY: kill(2) on a process `ip netns pids` found in this lab's own namespace.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// The engine VM's sshd, for as long as it is held; dropping it stops sshd and its sessions.
 pub struct Sshd {
     child: Child,
     config: LabConfig,
@@ -258,16 +277,13 @@ impl Sshd {
             .create(true)
             .append(true)
             .open(sshd_log_path(config))?;
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &namespace(config),
-                "/usr/sbin/sshd",
-                "-D",
-                "-e",
-                "-f",
-            ])
+        // Only the network namespace is entered: `ip netns exec` would give sshd a mount
+        // namespace of its own, a copy of every mount of the moment (other labs' storage
+        // domains too), which its sessions would keep mounted after those labs unmount them:
+        // those labs' FUSE servers would then wait for ever on an unmount they never see.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", namespace(config)))
+            .args(["/usr/sbin/sshd", "-D", "-e", "-f"])
             .arg(sshd_config_path(config))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -301,8 +317,8 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        // SIGTERM to the sshd we started (ip netns exec execs it: same pid); sshd ends
-        // its sessions' parent, and waits for nothing.
+        // SIGTERM to the sshd we started (nsenter execs it: same pid); its sessions go on
+        // without it, so they are ended too: the engine VM is going down.
         if let Ok(pid) = i32::try_from(self.child.id()) {
             // SAFETY: kill(2) on our own child's pid, not yet reaped.
             unsafe {
@@ -310,6 +326,7 @@ impl Drop for Sshd {
             }
         }
         let _ = self.child.wait();
+        end_sessions(&self.config);
         let _ = std::fs::remove_file(sshd_pid_path(&self.config));
     }
 }

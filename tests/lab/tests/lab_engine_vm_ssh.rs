@@ -2,6 +2,7 @@
 //! lab's own network namespace with the lab's keys, and `engine-backup` there writes a real
 //! archive of the engine as it is, with engine-backup's options and exit codes; `down`
 //! removes the namespace, and what a killed daemon left is removed by the next `up` or `down`.
+//! Sessions end with the engine VM, and hold no copy of the host's mounts.
 
 mod lab_support;
 
@@ -200,4 +201,90 @@ fn a_killed_daemon_leaves_no_engine_vm_network_behind() {
     assert!(!namespaces().contains(&engine_vm_ssh::namespace(&config)));
     assert!(!host_end_present(&config));
     wait_not_sshd(&second_sshd);
+    let mount = config.sd_mount().display().to_string();
+    assert!(!mounts_of("self").contains(&mount), "{mount} is still mounted");
+}
+
+/// The mount points listed in `/proc/PID/mounts` (empty when the process is gone).
+fn mounts_of(pid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/mounts")).unwrap_or_default()
+}
+
+/// The processes in the lab's network namespace (`ip netns pids`).
+fn namespace_pids(config: &LabConfig) -> Vec<String> {
+    let listed = Command::new("ip")
+        .args(["netns", "pids", &engine_vm_ssh::namespace(config)])
+        .output()
+        .unwrap();
+    text(&listed.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_open_session_holds_no_labs_storage_and_ends_with_the_engine_vm() {
+    // Another lab, mounted before this one's sshd starts.
+    let other = Lab::init("evm-other", 73, &[]);
+    other.up();
+    let other_mount = LabConfig::load(&other.dir)
+        .unwrap()
+        .sd_mount()
+        .display()
+        .to_string();
+    assert!(mounts_of("self").contains(&other_mount), "{other_mount}");
+
+    let lab = Lab::init("evm-session", 74, &[]);
+    let config = LabConfig::load(&lab.dir).unwrap();
+    lab.up();
+    // A session left open, as a control node's ControlPersist connection is.
+    let mut session = Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10"])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            engine_vm_ssh::known_hosts_path(&config).display()
+        ))
+        .arg("-i")
+        .arg(engine_vm_ssh::client_key_path(&config))
+        .arg(format!("root@{}", config.engine_link().engine))
+        .args(["echo", "open;", "exec", "sleep", "3600"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut opened = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(session.stdout.take().unwrap()),
+        &mut opened,
+    )
+    .unwrap();
+    assert_eq!(opened, "open\n");
+
+    // The engine VM's processes see the host's mounts, not a copy: the other lab's storage
+    // domain unmounts for good, and that lab stops.
+    let in_vm = namespace_pids(&config);
+    assert!(in_vm.len() >= 2, "sshd and the session: {in_vm:?}");
+    for pid in &in_vm {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+            std::fs::read_link("/proc/self/ns/mnt").unwrap(),
+            "process {pid} of the engine VM has a mount namespace of its own"
+        );
+    }
+    let down = other.he_lab(&["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(!mounts_of("self").contains(&other_mount));
+
+    // The engine VM powered off: no session is left running in it.
+    assert!(lab
+        .tool("hosted-engine", &["--vm-poweroff"])
+        .status
+        .success());
+    lab.wait_vm_status("Down", std::time::Duration::from_secs(30));
+    let ended = session.wait().unwrap();
+    assert!(!ended.success(), "the session was cut: {ended}");
+    assert_eq!(namespace_pids(&config), Vec::<String>::new());
+    let down = lab.he_lab(&["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
 }
