@@ -30,7 +30,7 @@ fn calls_share_one_connection_even_when_answers_are_slow() {
     });
     let vdsm = client(&fake, Duration::from_secs(60));
     for _ in 0..3 {
-        assert_eq!(vdsm.hardware_info().unwrap().system_uuid, "4C4C4544-0042");
+        assert_eq!(vdsm.hardware_uuid().unwrap(), "4C4C4544-0042");
     }
     assert_eq!(fake.connections(), 1);
     assert_eq!(fake.calls(), vec!["Host.getHardwareInfo"; 3]);
@@ -82,7 +82,7 @@ fn a_vdsm_error_names_the_call_code_and_message() {
 fn an_error_frame_names_the_call_and_vdsm_s_text() {
     let fake = FakeVdsm::start(|_, _| Reply::ErrorFrame("Subscription not available"));
     let error = client(&fake, Duration::from_secs(60))
-        .hardware_info()
+        .hardware_uuid()
         .unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -107,7 +107,7 @@ fn silence_ends_at_the_timeout_naming_the_call() {
 fn a_close_in_the_middle_of_a_frame_is_reported_not_waited_for() {
     let fake = FakeVdsm::start(|_, _| Reply::CloseMidFrame);
     let error = client(&fake, Duration::from_secs(60))
-        .hardware_info()
+        .hardware_uuid()
         .unwrap_err();
     assert!(matches!(error, VdsmError::Protocol { .. }), "{error:?}");
     let text = error.to_string();
@@ -127,7 +127,7 @@ fn a_client_without_the_host_certificate_is_refused() {
         pki: PkiFiles::in_dir(&other.pki_dir()),
         timeout: Duration::from_secs(30),
     });
-    let error = vdsm.hardware_info().unwrap_err().to_string();
+    let error = vdsm.hardware_uuid().unwrap_err().to_string();
     assert!(
         error.starts_with(&format!("cannot talk to vdsm at {}", fake.address)),
         "{error}"
@@ -148,7 +148,7 @@ fn nothing_listening_and_missing_pki_files_are_named() {
         pki: PkiFiles::in_dir(&fake.pki_dir()),
         timeout: Duration::from_secs(5),
     });
-    let error = vdsm.hardware_info().unwrap_err().to_string();
+    let error = vdsm.hardware_uuid().unwrap_err().to_string();
     assert!(
         error.starts_with(&format!("cannot talk to vdsm at 127.0.0.1:{free_port}")),
         "{error}"
@@ -158,7 +158,7 @@ fn nothing_listening_and_missing_pki_files_are_named() {
         pki: PkiFiles::in_dir(&fake.pki_dir().join("missing")),
         timeout: Duration::from_secs(5),
     });
-    let error = vdsm.hardware_info().unwrap_err().to_string();
+    let error = vdsm.hardware_uuid().unwrap_err().to_string();
     assert!(
         error.starts_with("option 'vdsm_pki_dir': vdsm CA certificate")
             && error.contains("missing/certs/cacert.pem"),

@@ -24,10 +24,7 @@ impl Module for HeBackupDisk {
     ) -> anyhow::Result<Outcome> {
         let he_conf = HeConf::load(&options.he_conf)?;
         let vdsm = vdsm.client();
-        let sd_id = match &options.storage_domain {
-            Some(id) => id.clone(),
-            None => he_conf.sd_id()?.to_string(),
-        };
+        let sd_id = he_conf.sd_id_or(options.storage_domain.as_deref())?;
         match options.state {
             State::Query => query(&vdsm, &he_conf, &sd_id, options.name.as_deref()),
             State::Present => present(context, &engine, &vdsm, &options, &he_conf, &sd_id),

@@ -5,7 +5,7 @@ use he_modules::ansible::Seconds;
 use he_modules::ansible::{
     self, take_rest, Context, Failure, Module, OptionError, OptionSet, Outcome,
 };
-use he_modules::host::{he_conf::DEFAULT_HE_CONF, HeConf};
+use he_modules::host::HeConf;
 use he_modules::vm::boot::{self, BootOptions, BootPlan};
 use he_modules::vm::state::{VmState, MIN_POLL_INTERVAL};
 use he_modules::vm::stop::{self, StopOptions};
@@ -25,15 +25,11 @@ enum Wanted {
 #[serde(deny_unknown_fields)]
 struct Options {
     state: Wanted,
-    #[serde(default = "default_he_conf")]
+    #[serde(default = "he_modules::host::he_conf::default_path")]
     he_conf: PathBuf,
     #[serde(default = "Seconds::of::<5>")]
     poll_interval: Seconds,
     work_dir: Option<PathBuf>,
-}
-
-fn default_he_conf() -> PathBuf {
-    PathBuf::from(DEFAULT_HE_CONF)
 }
 
 impl OptionSet for Options {

@@ -5,7 +5,7 @@ use he_modules::ansible::{Module, OptionError, OptionSet, Outcome};
 use he_modules::backup::{self, FreshnessOptions, Limits};
 use he_modules::guest::{self, DiskFormat, Upload};
 use he_modules::host::vdsm::options::VdsmOptions;
-use he_modules::host::{he_conf::HeConf, he_conf::Volume, he_conf::DEFAULT_HE_CONF};
+use he_modules::host::{he_conf::HeConf, he_conf::Volume};
 use he_modules::privilege::{Access, HostIds};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -24,17 +24,13 @@ struct Options {
     dest: String,
     #[serde(default)]
     validate_only: bool,
-    #[serde(default = "default_he_conf")]
+    #[serde(default = "he_modules::host::he_conf::default_path")]
     he_conf: PathBuf,
     target_version: Option<String>,
 }
 
 fn default_dest() -> String {
     "/root/engine_backup.tar.gz".into()
-}
-
-fn default_he_conf() -> PathBuf {
-    DEFAULT_HE_CONF.into()
 }
 
 impl OptionSet for Options {

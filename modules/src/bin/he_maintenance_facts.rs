@@ -6,7 +6,7 @@ use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionS
 use he_modules::facts::engine_network;
 use he_modules::facts::maintenance::MaintenanceFacts;
 use he_modules::host::vdsm::options::VdsmOptions;
-use he_modules::host::{he_conf::DEFAULT_HE_CONF, hosted_engine, HeConf};
+use he_modules::host::{hosted_engine, HeConf};
 use he_modules::privilege::HostIds;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -16,12 +16,8 @@ use std::path::PathBuf;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
-    #[serde(default = "default_he_conf")]
+    #[serde(default = "he_modules::host::he_conf::default_path")]
     he_conf: PathBuf,
-}
-
-fn default_he_conf() -> PathBuf {
-    PathBuf::from(DEFAULT_HE_CONF)
 }
 
 impl OptionSet for Options {
@@ -44,10 +40,9 @@ impl Module for HeMaintenanceFacts {
         let status =
             hosted_engine::vm_status().context("cannot read the hosted-engine HA status")?;
         let vdsm = vdsm.client();
-        let hardware = vdsm
-            .hardware_info()
-            .context("cannot read this host's hardware UUID from vdsm")?;
-        let facts = MaintenanceFacts::gather(&status, &conf, hardware.system_uuid)?;
+        let hardware_uuid =
+            (vdsm.hardware_uuid()).context("cannot read this host's hardware UUID from vdsm")?;
+        let facts = MaintenanceFacts::gather(&status, &conf, hardware_uuid)?;
         tracing::info!("{}", facts.summary());
         let this_host = status
             .hosts

@@ -5,7 +5,7 @@ use he_modules::ansible::Outcome;
 use he_modules::ansible::{self, take_rest, Context, Failure, Module, OptionError, OptionSet};
 use he_modules::facts::preflight::{self, Check};
 use he_modules::host::vdsm::options::VdsmOptions;
-use he_modules::host::{he_conf::DEFAULT_HE_CONF, HeConf};
+use he_modules::host::HeConf;
 use he_modules::privilege::HostIds;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Options {
-    #[serde(default = "default_he_conf")]
+    #[serde(default = "he_modules::host::he_conf::default_path")]
     he_conf: PathBuf,
     image_size_bytes: Option<u64>,
     #[serde(default = "yes")]
@@ -26,10 +26,6 @@ struct Options {
     cloudinit_iso: Option<PathBuf>,
     #[serde(default = "yes")]
     guestfish_launch: bool,
-}
-
-fn default_he_conf() -> PathBuf {
-    PathBuf::from(DEFAULT_HE_CONF)
 }
 
 fn yes() -> bool {

@@ -7,7 +7,6 @@ use he_modules::engine::disks;
 use he_modules::engine::{
     readiness, storage_domains, wait, Connection, EngineError, EngineOptions,
 };
-use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::vdsm::options::VdsmOptions;
 use he_modules::host::HeConf;
 use schemars::JsonSchema;
@@ -22,14 +21,10 @@ struct Options {
     disk_id: Option<String>,
     name: Option<String>,
     storage_domain: Option<String>,
-    #[serde(default = "default_he_conf")]
+    #[serde(default = "he_modules::host::he_conf::default_path")]
     he_conf: PathBuf,
     #[serde(default = "Seconds::of::<1200>")]
     wait_timeout: Seconds,
-}
-
-fn default_he_conf() -> PathBuf {
-    PathBuf::from(DEFAULT_HE_CONF)
 }
 
 impl OptionSet for Options {
@@ -56,15 +51,9 @@ impl Module for HeRegisterDisk {
     ) -> anyhow::Result<Outcome> {
         let settings = engine.settings()?;
         let he_conf = HeConf::load(&options.he_conf)?;
-        let sd_id = match &options.storage_domain {
-            Some(id) => id.clone(),
-            None => he_conf.sd_id()?.to_string(),
-        };
-        let hardware_uuid = vdsm
-            .client()
-            .hardware_info()
-            .context("cannot read this host's hardware UUID from vdsm")?
-            .system_uuid;
+        let sd_id = he_conf.sd_id_or(options.storage_domain.as_deref())?;
+        let hardware_uuid = (vdsm.client().hardware_uuid())
+            .context("cannot read this host's hardware UUID from vdsm")?;
         let timeout = options.wait_timeout.duration();
         let wanted = options
             .disk_id

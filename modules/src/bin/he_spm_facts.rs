@@ -5,7 +5,6 @@ use he_modules::ansible::{self, take_rest, Context, Module, OptionError, OptionS
 use he_modules::engine::hosts::{self, Host};
 use he_modules::engine::{ca, clusters, datacenters, domains, storage_domains};
 use he_modules::engine::{Connection, EngineOptions};
-use he_modules::host::he_conf::DEFAULT_HE_CONF;
 use he_modules::host::vdsm::options::VdsmOptions;
 use he_modules::host::HeConf;
 use schemars::JsonSchema;
@@ -17,14 +16,10 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 struct Options {
     ca_dest: Option<PathBuf>,
-    #[serde(default = "default_he_conf")]
+    #[serde(default = "he_modules::host::he_conf::default_path")]
     he_conf: PathBuf,
     #[serde(default)]
     require_spm: bool,
-}
-
-fn default_he_conf() -> PathBuf {
-    PathBuf::from(DEFAULT_HE_CONF)
 }
 
 impl OptionSet for Options {
@@ -50,11 +45,8 @@ impl Module for HeSpmFacts {
         }
         let he_conf = HeConf::load(&options.he_conf)?;
         let sd_id = he_conf.sd_id()?.to_string();
-        let hardware_uuid = vdsm
-            .client()
-            .hardware_info()
-            .context("cannot read this host's hardware UUID from vdsm")?
-            .system_uuid;
+        let hardware_uuid = (vdsm.client().hardware_uuid())
+            .context("cannot read this host's hardware UUID from vdsm")?;
 
         let mut engine = Connection::open(&settings, context)?;
         let all_hosts = hosts::list(&mut engine)?;

@@ -7,7 +7,6 @@ use super::backup_disks::{self, BackupDisk};
 use super::disks::{self, NewDisk};
 use super::{storage_domains, wait, Connection};
 use crate::ansible::{at_most_one_of, take_rest, OptionError, OptionSet, Seconds};
-use crate::host::he_conf::DEFAULT_HE_CONF;
 use crate::host::vdsm::Vdsm;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -31,7 +30,7 @@ pub struct BackupDiskOptions {
     /// Its storage domain (default: the hosted-engine one).
     pub storage_domain: Option<String>,
     /// hosted-engine.conf.
-    #[serde(default = "default_he_conf")]
+    #[serde(default = "crate::host::he_conf::default_path")]
     pub he_conf: PathBuf,
     /// Longest wait for a new disk to be ok.
     #[serde(default = "Seconds::of::<3600>")]
@@ -49,10 +48,6 @@ pub enum State {
     Query,
     /// Delete the disk.
     Absent,
-}
-
-fn default_he_conf() -> PathBuf {
-    PathBuf::from(DEFAULT_HE_CONF)
 }
 
 impl OptionSet for BackupDiskOptions {

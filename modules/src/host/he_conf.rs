@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 /// Default location of hosted-engine.conf on a host.
 pub const DEFAULT_HE_CONF: &str = "/etc/ovirt-hosted-engine/hosted-engine.conf";
 
+/// The `he_conf` option's default: [`DEFAULT_HE_CONF`].
+pub fn default_path() -> PathBuf {
+    PathBuf::from(DEFAULT_HE_CONF)
+}
+
 /// The blank pool id hosted-engine uses with vdsm (reference original-tool §2).
 pub const BLANK_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -110,6 +115,14 @@ impl HeConf {
     /// Hosted-engine storage domain id (`sdUUID`).
     pub fn sd_id(&self) -> Result<&str, HeConfError> {
         self.uuid("sdUUID")
+    }
+
+    /// The storage domain an option names, else this file's `sdUUID`.
+    pub fn sd_id_or(&self, given: Option<&str>) -> Result<String, HeConfError> {
+        match given {
+            Some(id) => Ok(id.to_string()),
+            None => self.sd_id().map(str::to_string),
+        }
     }
 
     /// Storage pool id (`spUUID`; the blank UUID on modern deployments).

@@ -179,6 +179,49 @@ impl Lab {
             .to_string()
     }
 
+    /// Asserts the engine runs a version starting with `version` and knows exactly one backup
+    /// disk; gives the inspection asserted on.
+    pub fn assert_upgraded_to(&self, version: &str) -> serde_json::Value {
+        let after = self.inspect();
+        assert!(
+            after["engine_version"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(version),
+            "the engine runs {version}: {after}"
+        );
+        assert_eq!(backup_disks(&after).len(), 1, "one backup disk: {after}");
+        after
+    }
+
+    /// Asserts the engine disk holds exactly `length` bytes hashing to `sha256` (SHA-256 hex),
+    /// zeroes after them (an extended volume).
+    pub fn assert_engine_disk_holds(&self, sha256: &str, length: u64) {
+        let path = PathBuf::from(
+            self.inspect()["engine_disk"]["path"]
+                .as_str()
+                .expect("engine disk path"),
+        );
+        let (held, zero_tail) = prefix_sha256_and_zero_tail(&path, length);
+        assert_eq!(held, sha256, "the engine disk holds the exact backup");
+        assert!(zero_tail, "past the restored disk the volume holds zeroes");
+    }
+
+    /// Starts the engine VM (`hosted-engine --vm-start`) and asserts the engine that comes up
+    /// runs a version starting with `version`.
+    pub fn start_engine_expecting(&self, version: &str) {
+        let start = self.hosted_engine(&["--vm-start"]);
+        assert_eq!(start.code, 0, "{}", start.text);
+        let booted = self.inspect();
+        assert!(
+            booted["engine_version"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(version),
+            "engine {version} runs again: {booted}"
+        );
+    }
+
     /// A playbook run against this lab: `ansible-playbook -i <inventory> PLAYBOOK ARGS`.
     pub fn playbook_command(&self, playbook: &str, args: &[&str]) -> Command {
         self.playbook_command_with(venv_tool("ansible-playbook"), playbook, args)

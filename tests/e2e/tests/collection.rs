@@ -250,12 +250,7 @@ fn the_installed_collection_alone_upgrades_and_rolls_back_with_quiet_output() {
         "ovirt_he.upgrade.steps",
     );
     assert_success(&upgrade);
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"].as_str().unwrap().starts_with("4.0"),
-        "{after}"
-    );
-    assert_eq!(backup_disks(&after).len(), 1, "{after}");
+    lab.assert_upgraded_to("4.0");
     // The operator's screen: steps, progress lines and the summary; no plumbing.
     assert!(
         upgrade.text.contains("Hosted engine upgrade finished"),
@@ -281,16 +276,7 @@ fn the_installed_collection_alone_upgrades_and_rolls_back_with_quiet_output() {
     assert_eq!(poweroff.code, 0, "{}", poweroff.text);
     let rollback = installed_playbook(&lab, "hosted_engine_rollback", &[], "default");
     assert_success(&rollback);
-    let start = lab.hosted_engine(&["--vm-start"]);
-    assert_eq!(start.code, 0, "{}", start.text);
-    let restored = lab.inspect();
-    assert!(
-        restored["engine_version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("3.6"),
-        "the rollback brings the old engine back: {restored}"
-    );
+    lab.start_engine_expecting("3.6");
 }
 
 #[test]
@@ -307,13 +293,8 @@ fn the_composed_site_example_upgrades_the_lab_end_to_end() {
     );
     assert_success(&run);
     assert!(run.text.contains("Engine upgraded to 4.4"), "{}", run.text);
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"].as_str().unwrap().starts_with("4.4"),
-        "{after}"
-    );
+    let after = lab.assert_upgraded_to("4.4");
     let backups = backup_disks(&after);
-    assert_eq!(backups.len(), 1, "one registered backup disk: {after}");
     assert_eq!(backups[0]["status"], "ok", "{after}");
     let backup_image = backups[0]["id"].as_str().unwrap();
     let backup_volume = after["volumes"]

@@ -1,10 +1,7 @@
 //! The upgrade playbook when things go wrong: clear precondition messages, re-run after a
 //! failure or a kill -9, automatic rollback. The engine disk is never lost.
 
-use he_e2e::{
-    assert_failure, assert_success, backup_disks, finish, prefix_sha256_and_zero_tail, venv_tool,
-    Finished, Lab,
-};
+use he_e2e::{assert_failure, assert_success, backup_disks, finish, venv_tool, Finished, Lab};
 use serde_json::Value;
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
@@ -42,19 +39,7 @@ fn phase(lab: &Lab) -> Option<String> {
 /// Re-runs the upgrade: it must finish on engine `new_version` with the attempt's one backup disk.
 fn rerun_reaches(lab: &Lab, new_version: &str, args: &[&str]) {
     assert_success(&lab.playbook(UPGRADE, args));
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"]
-            .as_str()
-            .unwrap()
-            .starts_with(new_version),
-        "{after}"
-    );
-    assert_eq!(
-        backup_disks(&after).len(),
-        1,
-        "the re-run reused the attempt's backup disk: {after}"
-    );
+    lab.assert_upgraded_to(new_version);
 }
 
 #[test]
@@ -134,21 +119,11 @@ fn auto_rollback_puts_the_old_engine_back() {
     lab.fault("restore_fail", false);
 
     let backup = backup_volume(&lab);
-    let disk = std::path::PathBuf::from(lab.inspect()["engine_disk"]["path"].as_str().unwrap());
-    let (restored, zero_tail) =
-        prefix_sha256_and_zero_tail(&disk, backup["capacity"].as_u64().unwrap());
-    assert_eq!(
-        restored,
+    lab.assert_engine_disk_holds(
         backup["sha256"].as_str().unwrap(),
-        "the engine disk holds the backup again"
+        backup["capacity"].as_u64().unwrap(),
     );
-    assert!(zero_tail);
-    let start = lab.hosted_engine(&["--vm-start"]);
-    assert_eq!(start.code, 0, "{}", start.text);
-    assert!(lab.inspect()["engine_version"]
-        .as_str()
-        .unwrap_or("")
-        .starts_with("4.3"));
+    lab.start_engine_expecting("4.3");
 }
 
 /// The chained re-run tests checksum with SHA-256, so the lab's volume hashes can be compared.

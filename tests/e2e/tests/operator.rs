@@ -274,12 +274,7 @@ fn unattended_runs_stop_before_the_downtime_and_the_rollback_unless_confirmed() 
         "{}",
         rolled_back.text
     );
-    let start = lab.hosted_engine(&["--vm-start"]);
-    assert_eq!(start.code, 0, "{}", start.text);
-    assert!(lab.inspect()["engine_version"]
-        .as_str()
-        .unwrap_or("")
-        .starts_with("3.6"));
+    lab.start_engine_expecting("3.6");
 }
 
 /// The collection tarball `make collection` built (build/dist/ovirt_he-upgrade-*.tar.gz).
@@ -369,15 +364,7 @@ fn a_first_time_operator_follows_the_readme_real_host_section() {
         log.contains("Accepted publickey for root"),
         "the run went through sshd:\n{log}"
     );
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("4.4"),
-        "{after}"
-    );
-    assert_eq!(backup_disks(&after).len(), 1, "{after}");
+    lab.assert_upgraded_to("4.4");
     assert!(
         upgraded
             .text

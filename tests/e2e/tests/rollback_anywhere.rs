@@ -3,7 +3,7 @@
 //! the backup disk's metadata is enough; without it, the operator's checksum is checked
 //! against the disk; a backup disk of the original tool is restored only once confirmed.
 
-use he_e2e::{assert_failure, assert_success, backup_disks, prefix_sha256_and_zero_tail, Lab};
+use he_e2e::{assert_failure, assert_success, backup_disks, Lab};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -53,37 +53,20 @@ fn upgrade(lab: &Lab) -> (String, String) {
     assert_eq!(poweroff.code, 0, "{}", poweroff.text);
     let at_downtime = lab.engine_disk_sha256();
     assert_success(&lab.playbook(UPGRADE, &["--tags", "downtime"]));
-    let upgraded = lab.inspect();
-    assert!(
-        upgraded["engine_version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("4.0"),
-        "{upgraded}"
-    );
-    let backups = backup_disks(&upgraded);
-    assert_eq!(backups.len(), 1, "{upgraded}");
-    (at_downtime, backups[0]["id"].as_str().unwrap().to_string())
+    let upgraded = lab.assert_upgraded_to("4.0");
+    let backup_id = backup_disks(&upgraded)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (at_downtime, backup_id)
 }
 
 /// The engine disk holds exactly `expected` over the backup's length (zeroes after), and the
 /// old engine boots from it.
 fn assert_restored(lab: &Lab, backup_image: &str, expected: &str) {
     let capacity = volume(lab, backup_image)["capacity"].as_u64().unwrap();
-    let engine_disk = PathBuf::from(engine_volume(lab)["path"].as_str().unwrap());
-    let (restored, zero_tail) = prefix_sha256_and_zero_tail(&engine_disk, capacity);
-    assert_eq!(restored, expected, "the rollback restores the exact disk");
-    assert!(zero_tail, "past the restored disk the volume holds zeroes");
-    let start = lab.hosted_engine(&["--vm-start"]);
-    assert_eq!(start.code, 0, "{}", start.text);
-    let booted = lab.inspect();
-    assert!(
-        booted["engine_version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("3.6"),
-        "the old engine is back: {booted}"
-    );
+    lab.assert_engine_disk_holds(expected, capacity);
+    lab.start_engine_expecting("3.6");
 }
 
 /// Rewrites the volume's description as the engine does when the disk is edited

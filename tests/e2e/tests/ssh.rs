@@ -1,7 +1,7 @@
 //! The same upgrade over SSH (an sshd run by the test), as an operator runs it from a control
 //! node: modules are transferred and run on the "remote" host.
 
-use he_e2e::{assert_success, backup_disks, sshd_behind_proxy_command, Lab};
+use he_e2e::{assert_success, sshd_behind_proxy_command, Lab};
 
 #[test]
 fn upgrade_over_ssh_to_localhost() {
@@ -27,13 +27,5 @@ fn upgrade_over_ssh_to_localhost() {
         log.contains("Accepted publickey for root"),
         "the run did not go through sshd:\n{log}"
     );
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("4.0"),
-        "{after}"
-    );
-    assert_eq!(backup_disks(&after).len(), 1, "{after}");
+    lab.assert_upgraded_to("4.0");
 }

@@ -1,9 +1,7 @@
 //! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback (checked,
 //! killed mid-copy, re-run), check mode.
 
-use he_e2e::{
-    ansible_216_tool, assert_success, backup_disks, finish, prefix_sha256_and_zero_tail, Lab,
-};
+use he_e2e::{ansible_216_tool, assert_success, backup_disks, finish, Lab};
 use serde_json::Value;
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
@@ -59,20 +57,12 @@ fn upgrade_and_rollback(profile: &str, init_args: &[&str], old_version: &str, ne
         run.text
     );
 
-    let after = lab.inspect();
-    assert!(
-        after["engine_version"]
-            .as_str()
-            .unwrap()
-            .starts_with(new_version),
-        "{after}"
-    );
+    let after = lab.assert_upgraded_to(new_version);
     assert_ne!(
         after["engine_disk"]["sha256"].as_str().unwrap(),
         at_downtime
     );
     let backups = backup_disks(&after);
-    assert_eq!(backups.len(), 1, "one registered backup disk: {after}");
     assert_eq!(backups[0]["status"], "ok");
     let backup_image = backups[0]["id"].as_str().unwrap();
     assert_eq!(
@@ -116,31 +106,11 @@ fn upgrade_and_rollback(profile: &str, init_args: &[&str], old_version: &str, ne
     lab.kill_in_the_middle_of_the_copy(ROLLBACK, "restore-copy", &[]);
     let rollback = lab.playbook(ROLLBACK, &[]);
     assert_success(&rollback);
-    let restored = lab.inspect();
-    let backup_size = volume(&restored, backup_image)["capacity"]
+    let backup_size = volume(&lab.inspect(), backup_image)["capacity"]
         .as_u64()
         .unwrap();
-    let engine_disk = std::path::PathBuf::from(restored["engine_disk"]["path"].as_str().unwrap());
-    let (restored_sha, zero_tail) = prefix_sha256_and_zero_tail(&engine_disk, backup_size);
-    assert_eq!(
-        restored_sha, at_downtime,
-        "the rollback restores the exact disk"
-    );
-    assert!(
-        zero_tail,
-        "past the restored disk the (extended) volume holds zeroes"
-    );
-
-    let start = lab.hosted_engine(&["--vm-start"]);
-    assert_eq!(start.code, 0, "{}", start.text);
-    let booted = lab.inspect();
-    assert!(
-        booted["engine_version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with(old_version),
-        "{booted}"
-    );
+    lab.assert_engine_disk_holds(&at_downtime, backup_size);
+    lab.start_engine_expecting(old_version);
 }
 
 #[test]
@@ -170,33 +140,19 @@ fn upgrade_then_rollback_with_ansible_core_2_16() {
 
     let upgrade = with_216(UPGRADE);
     assert_success(&upgrade);
-    let upgraded = lab.inspect();
-    assert!(
-        upgraded["engine_version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("4.0"),
-        "{upgraded}"
-    );
-    let backups = backup_disks(&upgraded);
-    assert_eq!(backups.len(), 1, "{upgraded}");
-    let backup = volume(&upgraded, backups[0]["id"].as_str().unwrap()).clone();
+    let upgraded = lab.assert_upgraded_to("4.0");
+    let backup = volume(
+        &upgraded,
+        backup_disks(&upgraded)[0]["id"].as_str().unwrap(),
+    )
+    .clone();
 
     assert_success(&with_216(ROLLBACK));
-    let engine_disk = lab.inspect()["engine_disk"]["path"]
-        .as_str()
-        .map(std::path::PathBuf::from)
-        .unwrap();
-    let (restored, zero_tail) =
-        prefix_sha256_and_zero_tail(&engine_disk, backup["capacity"].as_u64().unwrap());
-    assert_eq!(restored, backup["sha256"].as_str().unwrap());
-    assert!(zero_tail);
-    let start = lab.hosted_engine(&["--vm-start"]);
-    assert_eq!(start.code, 0, "{}", start.text);
-    assert!(lab.inspect()["engine_version"]
-        .as_str()
-        .unwrap_or("")
-        .starts_with("3.6"));
+    lab.assert_engine_disk_holds(
+        backup["sha256"].as_str().unwrap(),
+        backup["capacity"].as_u64().unwrap(),
+    );
+    lab.start_engine_expecting("3.6");
 }
 
 #[test]

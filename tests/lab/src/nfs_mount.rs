@@ -92,6 +92,22 @@ fn errno(error: std::io::Error) -> Errno {
     Errno::from(error)
 }
 
+/// Answers a call that makes an entry (mkdir, symlink, ...): its attributes, or the error.
+fn reply_entry(reply: ReplyEntry, made: Outcome<(FileAttr, Metadata)>) {
+    match made {
+        Ok((attr, _)) => reply.entry(&NO_CACHE, &attr, Generation(0)),
+        Err(error) => reply.error(error),
+    }
+}
+
+/// Answers a call that gives nothing back (unlink, rename, fsync, ...): done, or the error.
+fn reply_empty(reply: ReplyEmpty, done: Outcome<()>) {
+    match done {
+        Ok(()) => reply.ok(),
+        Err(error) => reply.error(error),
+    }
+}
+
 impl SquashingFs {
     /// A filesystem that serves `export`.
     pub fn new(export: &Path) -> std::io::Result<Self> {
@@ -315,13 +331,11 @@ fn open_export(path: &Path, flags: i32, create_mode: Option<u32>) -> std::io::Re
 
 impl fuser::Filesystem for SquashingFs {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self
-            .child(&Caller::of(req), parent, name, false)
-            .and_then(|path| self.attr(&path))
-        {
-            Ok((attr, _)) => reply.entry(&NO_CACHE, &attr, Generation(0)),
-            Err(error) => reply.error(error),
-        }
+        reply_entry(
+            reply,
+            self.child(&Caller::of(req), parent, name, false)
+                .and_then(|path| self.attr(&path)),
+        );
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -393,30 +407,23 @@ impl fuser::Filesystem for SquashingFs {
             self.own(&caller, &path)?;
             self.attr(&path)
         });
-        match made {
-            Ok((attr, _)) => reply.entry(&NO_CACHE, &attr, Generation(0)),
-            Err(error) => reply.error(error),
-        }
+        reply_entry(reply, made);
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self
-            .child(&Caller::of(req), parent, name, true)
-            .and_then(|path| std::fs::remove_file(path).map_err(errno))
-        {
-            Ok(()) => reply.ok(),
-            Err(error) => reply.error(error),
-        }
+        reply_empty(
+            reply,
+            self.child(&Caller::of(req), parent, name, true)
+                .and_then(|path| std::fs::remove_file(path).map_err(errno)),
+        );
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self
-            .child(&Caller::of(req), parent, name, true)
-            .and_then(|path| std::fs::remove_dir(path).map_err(errno))
-        {
-            Ok(()) => reply.ok(),
-            Err(error) => reply.error(error),
-        }
+        reply_empty(
+            reply,
+            self.child(&Caller::of(req), parent, name, true)
+                .and_then(|path| std::fs::remove_dir(path).map_err(errno)),
+        );
     }
 
     fn symlink(
@@ -435,10 +442,7 @@ impl fuser::Filesystem for SquashingFs {
                 self.own(&caller, &path)?;
                 self.attr(&path)
             });
-        match made {
-            Ok((attr, _)) => reply.entry(&NO_CACHE, &attr, Generation(0)),
-            Err(error) => reply.error(error),
-        }
+        reply_entry(reply, made);
     }
 
     fn rename(
@@ -466,10 +470,7 @@ impl fuser::Filesystem for SquashingFs {
             }
             Ok(())
         });
-        match renamed {
-            Ok(()) => reply.ok(),
-            Err(error) => reply.error(error),
-        }
+        reply_empty(reply, renamed);
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -569,10 +570,10 @@ impl fuser::Filesystem for SquashingFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.with_file(fh, |file| file.sync_all().map_err(errno)) {
-            Ok(()) => reply.ok(),
-            Err(error) => reply.error(error),
-        }
+        reply_empty(
+            reply,
+            self.with_file(fh, |file| file.sync_all().map_err(errno)),
+        );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -659,10 +660,7 @@ impl fuser::Filesystem for SquashingFs {
                 false => Err(Errno::EACCES),
             }
         });
-        match allowed {
-            Ok(()) => reply.ok(),
-            Err(error) => reply.error(error),
-        }
+        reply_empty(reply, allowed);
     }
 
     fn create(

@@ -112,21 +112,20 @@ fn describe_call(method: &str, params: &[(&str, &str)]) -> String {
     format!("{method}({})", arguments.join(", "))
 }
 
-/// `Host getHardwareInfo`: the fields the modules use.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct HardwareInfo {
+/// `Host getHardwareInfo`: the one field the modules use.
+#[derive(Debug, Deserialize)]
+struct HardwareInfo {
     /// The host's hardware UUID, which the engine knows as `hardware_information/uuid`.
     #[serde(rename = "systemUUID")]
-    pub system_uuid: String,
-    /// Product name (e.g. `KVM`).
-    #[serde(rename = "systemProductName", default)]
-    pub product_name: String,
+    system_uuid: String,
 }
 
 impl Vdsm {
-    /// This host's hardware information.
-    pub fn hardware_info(&self) -> Result<HardwareInfo, VdsmError> {
-        self.typed("Host.getHardwareInfo", &[])
+    /// This host's hardware UUID (`Host.getHardwareInfo` `systemUUID`): how the engine tells
+    /// this host from the others (`hardware_information/uuid`).
+    pub fn hardware_uuid(&self) -> Result<String, VdsmError> {
+        let info: HardwareInfo = self.typed("Host.getHardwareInfo", &[])?;
+        Ok(info.system_uuid)
     }
 
     /// This host's IPv4 address and prefix length on the network `name` (`Host.getCapabilities`
