@@ -33,11 +33,15 @@ collection: modules
 
 DEBUG_DIR := $(TARGET_DIR)/debug
 
+# One test more than cores: the end-to-end tests spend about a fifth of their time waiting on
+# the lab (engine restarts, polls), which a third test on a 2-core machine fills.
+TEST_THREADS := $(shell echo $$(( $$(nproc) + 1 )))
+
 test: collection
 	cargo build --quiet --locked --workspace --bins
 	HE_COLLECTIONS_PATH=$(COLLECTIONS) HE_RELEASE_DIR=$(RELEASE_DIR) HE_LAB_BIN=$(DEBUG_DIR)/he-lab \
 	  HE_LAB_SDK_PYTHON=$(ROOT)/.venv-sdk/bin/python HE_ANSIBLE_216_BIN=$(ROOT)/.venv-216/bin \
-	  cargo nextest run --locked --workspace --no-fail-fast
+	  cargo nextest run --locked --workspace --no-fail-fast --test-threads $(TEST_THREADS)
 
 bench: collection
 	cargo build --quiet --locked --release -p he-modules --bins
