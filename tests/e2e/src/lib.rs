@@ -183,13 +183,7 @@ impl Lab {
     /// disk; gives the inspection asserted on.
     pub fn assert_upgraded_to(&self, version: &str) -> serde_json::Value {
         let after = self.inspect();
-        assert!(
-            after["engine_version"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with(version),
-            "the engine runs {version}: {after}"
-        );
+        assert_engine_version(&after, version);
         assert_eq!(backup_disks(&after).len(), 1, "one backup disk: {after}");
         after
     }
@@ -212,14 +206,7 @@ impl Lab {
     pub fn start_engine_expecting(&self, version: &str) {
         let start = self.hosted_engine(&["--vm-start"]);
         assert_eq!(start.code, 0, "{}", start.text);
-        let booted = self.inspect();
-        assert!(
-            booted["engine_version"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with(version),
-            "engine {version} runs again: {booted}"
-        );
+        assert_engine_version(&self.inspect(), version);
     }
 
     /// A playbook run against this lab: `ansible-playbook -i <inventory> PLAYBOOK ARGS`.
@@ -292,6 +279,17 @@ pub fn he_lab_binary() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// Asserts the inspected lab's engine runs a version starting with `version`.
+fn assert_engine_version(inspect: &serde_json::Value, version: &str) {
+    assert!(
+        inspect["engine_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(version),
+        "the engine runs {version}: {inspect}"
+    );
 }
 
 /// Asserts a playbook run succeeded, showing its output otherwise.

@@ -252,7 +252,10 @@ fn end_sessions(config: &LabConfig) {
         return;
     };
     let pids = String::from_utf8_lossy(&listed.stdout);
-    for pid in pids.split_whitespace().filter_map(|pid| pid.parse::<i32>().ok()) {
+    for pid in pids
+        .split_whitespace()
+        .filter_map(|pid| pid.parse::<i32>().ok())
+    {
         // SAFETY: kill(2) on a process `ip netns pids` found in this lab's own namespace.
         unsafe {
             libc::kill(pid, libc::SIGKILL);

@@ -202,7 +202,10 @@ fn a_killed_daemon_leaves_no_engine_vm_network_behind() {
     assert!(!host_end_present(&config));
     wait_not_sshd(&second_sshd);
     let mount = config.sd_mount().display().to_string();
-    assert!(!mounts_of("self").contains(&mount), "{mount} is still mounted");
+    assert!(
+        !mounts_of("self").contains(&mount),
+        "{mount} is still mounted"
+    );
 }
 
 /// The mount points listed in `/proc/PID/mounts` (empty when the process is gone).

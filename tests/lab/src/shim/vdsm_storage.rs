@@ -182,11 +182,8 @@ pub fn extend_size(
 ) -> Result<Value, VdsmError> {
     // An SPM verb: HSM.extendVolumeSize starts with getPool(spUUID), so the blank pool id of
     // hosted-engine.conf is refused as it is for setDescription.
-    check_connected_pool(config, sp_id)?;
+    check_spm_verb(config, sp_id)?;
     check_domain(config, sd_id)?;
-    if config.fault("not_spm") {
-        return Err(VdsmError::new(654, "Not SPM: ()"));
-    }
     let info = volume(config, image_id, volume_id)?;
     let new_size: u64 = new_size
         .parse()
@@ -231,14 +228,11 @@ pub fn extend_size(
     Ok(json!(task_id))
 }
 
-/// `Volume setDescription storagepoolID= storagedomainID= imageID= volumeID= description=`:
-/// as vdsm, an SPM verb of the connected pool (`sp.py` `@secured`: code 654 "Not SPM";
-/// `hsm.getPool`: code 309 for any other pool id, the blank one of hosted-engine.conf too)
-/// that keeps at most 210 characters without an error (`volumemetadata.validate_description`
-/// only logs a warning); returns nothing.
-/// vdsm's `HSM.getPool`: verbs run by the SPM need the pool this host is connected to (the
-/// domain's `POOL_UUID`); any other id, the blank one included, is `StoragePoolUnknown` (309).
-fn check_connected_pool(config: &LabConfig, sp_id: &str) -> Result<(), VdsmError> {
+/// What vdsm checks first for a verb the SPM runs: `HSM.getPool` needs the pool this host is
+/// connected to (the domain's `POOL_UUID`; any other id, the blank one included, is
+/// `StoragePoolUnknown` 309), then the pool's `@secured` methods need this host to be the SPM
+/// (654 "Not SPM").
+fn check_spm_verb(config: &LabConfig, sp_id: &str) -> Result<(), VdsmError> {
     let text = std::fs::read_to_string(config.sd_dir().join("dom_md/metadata")).unwrap_or_default();
     let pool = storage::parse_meta(&text)
         .get("POOL_UUID")
@@ -250,9 +244,16 @@ fn check_connected_pool(config: &LabConfig, sp_id: &str) -> Result<(), VdsmError
             format!("Unknown pool id, pool not connected: ('{sp_id}',)"),
         ));
     }
+    if config.fault("not_spm") {
+        return Err(VdsmError::new(654, "Not SPM: ()"));
+    }
     Ok(())
 }
 
+/// `Volume setDescription storagepoolID= storagedomainID= imageID= volumeID= description=`:
+/// as vdsm, an SPM verb of the connected pool ([`check_spm_verb`]) that keeps at most 210
+/// characters without an error (`volumemetadata.validate_description` only logs a warning);
+/// returns nothing.
 pub fn set_description(
     config: &LabConfig,
     sp_id: &str,
@@ -261,10 +262,7 @@ pub fn set_description(
     volume_id: &str,
     description: &str,
 ) -> Result<Value, VdsmError> {
-    check_connected_pool(config, sp_id)?;
-    if config.fault("not_spm") {
-        return Err(VdsmError::new(654, "Not SPM: ()"));
-    }
+    check_spm_verb(config, sp_id)?;
     check_domain(config, sd_id)?;
     check_image(config, image_id)?;
     let info = volume(config, image_id, volume_id)?;
