@@ -282,7 +282,7 @@ pub fn he_lab_binary() -> PathBuf {
 }
 
 /// Asserts the inspected lab's engine runs a version starting with `version`.
-fn assert_engine_version(inspect: &serde_json::Value, version: &str) {
+pub fn assert_engine_version(inspect: &serde_json::Value, version: &str) {
     assert!(
         inspect["engine_version"]
             .as_str()

@@ -1,7 +1,7 @@
 //! The shipped playbooks against the lab: upgrade, idempotent re-run, rollback (checked,
 //! killed mid-copy, re-run), check mode.
 
-use he_e2e::{ansible_216_tool, assert_success, backup_disks, finish, Lab};
+use he_e2e::{ansible_216_tool, assert_engine_version, assert_success, backup_disks, finish, Lab};
 use serde_json::Value;
 
 const UPGRADE: &str = "playbooks/hosted_engine_upgrade.yml";
@@ -28,10 +28,7 @@ fn volume_sha(inspect: &Value, image_id: &str) -> String {
 /// disk changes the old engine's database, which lives on the engine disk.
 fn upgrade_and_rollback(profile: &str, init_args: &[&str], old_version: &str, new_version: &str) {
     let lab = Lab::start_with_site(profile, init_args, &[]);
-    assert!(lab.inspect()["engine_version"]
-        .as_str()
-        .unwrap()
-        .starts_with(old_version));
+    assert_engine_version(&lab.inspect(), old_version);
 
     let prepare = lab.playbook(UPGRADE, &["--tags", "prepare"]);
     assert_success(&prepare);
